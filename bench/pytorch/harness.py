@@ -1,0 +1,189 @@
+"""Command-line options, thread setup, timing and JSON output shared by the benchmark scripts.
+
+This module does not import torch, so the scripts can call
+`import_torch_or_exit` before anything else needs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+
+SKIP_MESSAGE = "skipped: PyTorch is not installed"
+DATA_NOTE = "synthetic: standard normal inputs and uniform random labels, seeded"
+
+
+def import_torch_or_exit():
+    """Import and return torch, or print the skip message to stderr and exit with status 0.
+
+    Only a missing torch package counts as a skip. Any other import error is
+    raised, because a broken installation must not pass silently.
+    """
+    try:
+        return importlib.import_module("torch")
+    except ModuleNotFoundError as error:
+        if error.name != "torch":
+            raise
+        print(SKIP_MESSAGE, file=sys.stderr)
+        sys.exit(0)
+
+
+def base_parser(description: str, repeats: int) -> argparse.ArgumentParser:
+    """Create a parser with the options that every script takes."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="intra-op and inter-op thread count for torch (default: 2)",
+    )
+    parser.add_argument("--batch", type=int, default=128, help="images per batch (default: 128)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=repeats,
+        help=f"timed repeats, whose median is the reported value (default: {repeats})",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed for weights and synthetic data (default: 0)")
+    return parser
+
+
+def check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]) -> None:
+    """Exit through the parser with a usage error if any named option is below 1."""
+    for name in names:
+        value = getattr(args, name)
+        if value < 1:
+            parser.error(f"--{name} must be at least 1, got {value}")
+
+
+def configure_torch(torch, threads: int, seed: int) -> None:
+    """Set the thread counts and the seed.
+
+    torch.set_num_interop_threads raises a RuntimeError once inter-op work has
+    started, so this must run before the first model or tensor is built.
+    """
+    torch.set_num_threads(threads)
+    torch.set_num_interop_threads(threads)
+    torch.manual_seed(seed)
+
+
+def synthetic_batch(torch, batch: int, num_classes: int, image_size: int):
+    """Return random 1-channel images and random class labels."""
+    images = torch.randn(batch, 1, image_size, image_size)
+    labels = torch.randint(0, num_classes, (batch,))
+    return images, labels
+
+
+def time_seconds(function, iterations: int = 1) -> float:
+    """Call `function` `iterations` times and return the elapsed wall-clock seconds."""
+    start = time.perf_counter()
+    for _ in range(iterations):
+        function()
+    return time.perf_counter() - start
+
+
+def read_system_cpu_seconds() -> float | None:
+    """Return the CPU seconds used since boot by all processes, plus the steal time given to other guests.
+
+    The value is the sum of the user, nice, system, irq, softirq and steal
+    columns of the first line of /proc/stat. It is None where that file is
+    missing, as on systems other than Linux.
+    """
+    try:
+        with open("/proc/stat", encoding="utf-8") as stat:
+            fields = stat.readline().split()
+    except OSError:
+        return None
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(value) for value in fields[1:9])
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+class RepeatTimer:
+    """Timer for benchmark repeats that also records how much CPU other processes used meanwhile.
+
+    `other_cpu_fractions[i]` is the CPU time used by everything except this
+    process during repeat i, divided by wall time x CPU count. A value near 0
+    means the repeat ran on an otherwise idle machine. /proc/stat counts in
+    clock ticks (USER_HZ, usually 100 per second), so the value is coarse for
+    repeats shorter than about 0.1 s.
+    """
+
+    def __init__(self):
+        self.other_cpu_fractions: list[float | None] = []
+
+    def time_seconds(self, function, iterations: int = 1) -> float:
+        """Call `function` `iterations` times, record the other processes' CPU share and return the wall-clock seconds."""
+        system_start = read_system_cpu_seconds()
+        own_start = time.process_time()
+        seconds = time_seconds(function, iterations)
+        own_seconds = time.process_time() - own_start
+        system_end = read_system_cpu_seconds()
+
+        if system_start is None or system_end is None:
+            self.other_cpu_fractions.append(None)
+        else:
+            other_seconds = max(0.0, system_end - system_start - own_seconds)
+            self.other_cpu_fractions.append(other_seconds / (seconds * os.cpu_count()))
+        return seconds
+
+
+def cpu_model() -> str:
+    """Return the CPU model name from /proc/cpuinfo, or platform.processor() where that file is missing."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def pairwise_max(first: list[float | None], second: list[float | None]) -> list[float | None]:
+    """Return the element-wise max of two `other_cpu_fractions` lists, with None where either is None."""
+    return [None if a is None or b is None else max(a, b) for a, b in zip(first, second)]
+
+
+def emit(
+    torch,
+    args: argparse.Namespace,
+    name: str,
+    architecture: str,
+    samples: list[float],
+    unit: str,
+    other_cpu_fractions: list[float | None],
+    **extra,
+) -> None:
+    """Print one measurement as a JSON line on stdout.
+
+    `value` is the median of `samples`. `spread` is (max - min) / median, so
+    0.05 means the repeats span 5% of the median. Pass `other_cpu_fractions`
+    from a RepeatTimer, one entry per sample, so that a reader can tell which
+    repeats shared the CPUs with other work.
+    """
+    median = statistics.median(samples)
+    record = {
+        "name": name,
+        "architecture": architecture,
+        "batch": args.batch,
+        "threads": args.threads,
+        "value": median,
+        "unit": unit,
+        "torch_version": torch.__version__,
+        "repeats": len(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "spread": (max(samples) - min(samples)) / median if median else None,
+        "samples": samples,
+        "cpu": cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "other_cpu_fractions": other_cpu_fractions,
+    }
+    record.update(extra)
+    print(json.dumps(record), flush=True)

@@ -1,0 +1,143 @@
+"""Measure the cost of the input Jacobian (all 10 class templates) relative to one forward pass.
+
+For each architecture in eval mode over one batch this reports:
+- `forward_seconds`: one forward pass under torch.no_grad.
+- `jacobian_seconds`: torch.func.vmap(torch.func.jacrev(f)), where f maps one
+  1x28x28 input to its 10 logits.
+- `jacobian_to_forward_ratio`: jacobian_seconds / forward_seconds.
+- `backward_loop_seconds`: the plain approach, one forward pass with the input
+  requiring grad and then 10 torch.autograd.grad calls, one per class on
+  logits[:, c].sum(). The forward pass is included in this time.
+- `backward_loop_to_forward_ratio`: backward_loop_seconds / forward_seconds.
+
+Parameters have requires_grad turned off, so only input gradients are built.
+In eval mode batch norm uses its running statistics, so the samples do not
+interact and the backward loop yields the same per-sample Jacobians as vmap.
+"""
+
+from __future__ import annotations
+
+import harness
+
+torch = harness.import_torch_or_exit()
+
+import models  # noqa: E402 (needs torch, which is checked above)
+
+
+def parse_args():
+    parser = harness.base_parser(__doc__.splitlines()[0], repeats=5)
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls of each method before timing (default: 2)")
+    parser.add_argument(
+        "--forward-iterations",
+        type=int,
+        default=10,
+        help="forward passes averaged within each repeat, because one pass is short (default: 10)",
+    )
+    parser.add_argument(
+        "--architectures",
+        nargs="+",
+        choices=list(models.ARCHITECTURES),
+        default=list(models.ARCHITECTURES),
+        help="architectures to measure (default: all)",
+    )
+    args = parser.parse_args()
+    harness.check_positive(parser, args, ["threads", "batch", "repeats", "forward_iterations"])
+    if args.warmup < 0:
+        parser.error(f"--warmup must be at least 0, got {args.warmup}")
+    return args
+
+
+def build_frozen(architecture: str) -> torch.nn.Module:
+    model = models.build(architecture).eval()
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def jacobian_vmap(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Return d logits / d input with shape (batch, classes, 1, 28, 28) via vmap over jacrev."""
+
+    def logits_of_one(image: torch.Tensor) -> torch.Tensor:
+        return model(image.unsqueeze(0)).squeeze(0)
+
+    return torch.func.vmap(torch.func.jacrev(logits_of_one))(images)
+
+
+def jacobian_backward_loop(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """Return the same Jacobian as `jacobian_vmap` from one forward pass and one backward pass per class."""
+    inputs = images.detach().requires_grad_(True)
+    logits = model(inputs)
+    num_classes = logits.shape[1]
+    templates = []
+    for c in range(num_classes):
+        (gradient,) = torch.autograd.grad(logits[:, c].sum(), inputs, retain_graph=c + 1 < num_classes)
+        templates.append(gradient)
+    return torch.stack(templates, dim=1)
+
+
+def forward_no_grad(model: torch.nn.Module, images: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(images)
+
+
+def time_repeats(args, function, iterations: int = 1) -> tuple[list[float], list[float | None]]:
+    """Return the mean seconds per call for each repeat, after the warm-up calls, and the other processes' CPU shares."""
+    harness.time_seconds(function, args.warmup)
+    timer = harness.RepeatTimer()
+    seconds = [timer.time_seconds(function, iterations) / iterations for _ in range(args.repeats)]
+    return seconds, timer.other_cpu_fractions
+
+
+def measure(args, architecture: str) -> None:
+    model = build_frozen(architecture)
+    images, _ = harness.synthetic_batch(torch, args.batch, models.NUM_CLASSES, models.IMAGE_SIZE)
+
+    # Both methods must agree before their times mean anything.
+    by_vmap = jacobian_vmap(model, images)
+    by_loop = jacobian_backward_loop(model, images)
+    max_abs_difference = (by_vmap - by_loop).abs().max().item()
+    if not torch.allclose(by_vmap, by_loop, rtol=1e-4, atol=1e-5):
+        raise RuntimeError(
+            f"{architecture}: vmap(jacrev) and the backward loop disagree, max abs difference {max_abs_difference}"
+        )
+
+    forward, forward_other = time_repeats(args, lambda: forward_no_grad(model, images), args.forward_iterations)
+    jacobian, jacobian_other = time_repeats(args, lambda: jacobian_vmap(model, images))
+    backward_loop, backward_loop_other = time_repeats(args, lambda: jacobian_backward_loop(model, images))
+
+    # Each ratio sample pairs the repeats with the same index.
+    jacobian_ratio = [j / f for j, f in zip(jacobian, forward)]
+    backward_loop_ratio = [b / f for b, f in zip(backward_loop, forward)]
+
+    common = {"mode": "eval", "warmup_calls": args.warmup, "data": harness.DATA_NOTE}
+    harness.emit(
+        torch, args, "forward_seconds", architecture, forward, "s", forward_other,
+        method="torch.no_grad forward", forward_iterations_per_repeat=args.forward_iterations, **common,
+    )
+    harness.emit(
+        torch, args, "jacobian_seconds", architecture, jacobian, "s", jacobian_other,
+        method="torch.func.vmap(torch.func.jacrev(f))", max_abs_difference_to_backward_loop=max_abs_difference, **common,
+    )
+    harness.emit(
+        torch, args, "jacobian_to_forward_ratio", architecture, jacobian_ratio, "ratio",
+        harness.pairwise_max(jacobian_other, forward_other), **common,
+    )
+    harness.emit(
+        torch, args, "backward_loop_seconds", architecture, backward_loop, "s", backward_loop_other,
+        method="1 forward + 10 torch.autograd.grad calls", **common,
+    )
+    harness.emit(
+        torch, args, "backward_loop_to_forward_ratio", architecture, backward_loop_ratio, "ratio",
+        harness.pairwise_max(backward_loop_other, forward_other), **common,
+    )
+
+
+def main() -> None:
+    args = parse_args()
+    harness.configure_torch(torch, args.threads, args.seed)
+    for architecture in args.architectures:
+        measure(args, architecture)
+
+
+if __name__ == "__main__":
+    main()
