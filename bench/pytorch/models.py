@@ -1,4 +1,4 @@
-"""PyTorch versions of the three benchmark architectures.
+"""PyTorch versions of the benchmark architectures: the MLP, SmallCNN and two ResNet layouts.
 
 Inputs are 1x28x28 f32 images and the outputs are 10 class logits. The layer
 order, kernel sizes, padding, strides and bias flags must stay equal to the
@@ -90,31 +90,43 @@ class TransitionBlock(nn.Module):
         return self.skip(x) + self.residual(x)
 
 
-def resnet() -> nn.Module:
-    """Build the ResNet with one block per stage at widths 32, 64 and 128 (spatial 28 -> 14 -> 7).
+def build_resnet(plain_blocks_after_transition: int) -> nn.Module:
+    """Build a ResNet at widths 32, 64 and 128 (spatial 28 -> 14 -> 7).
+
+    The stem is a padded 3x3 convolution, batch norm and ReLU. Stage 1 is one
+    PlainBlock at width 32, and stages 2 and 3 each start with a
+    TransitionBlock followed by `plain_blocks_after_transition` PlainBlocks.
 
     NOTE: the 3x3 convolutions keep their bias, as in SmallCNN, and only the
     1x1 skip convolutions drop it.
     """
-    return nn.Sequential(
-        nn.Conv2d(IN_CHANNELS, 32, 3, padding=1),
-        nn.BatchNorm2d(32),
-        nn.ReLU(),
-        PlainBlock(32),
-        TransitionBlock(32, 64),
-        PlainBlock(64),
-        TransitionBlock(64, 128),
-        PlainBlock(128),
-        nn.AdaptiveAvgPool2d(1),
-        nn.Flatten(),
-        nn.Linear(128, NUM_CLASSES),
-    )
+    layers = [nn.Conv2d(IN_CHANNELS, 32, 3, padding=1), nn.BatchNorm2d(32), nn.ReLU(), PlainBlock(32)]
+    for in_width, out_width in [(32, 64), (64, 128)]:
+        layers.append(TransitionBlock(in_width, out_width))
+        layers.extend(PlainBlock(out_width) for _ in range(plain_blocks_after_transition))
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, NUM_CLASSES)]
+    return nn.Sequential(*layers)
+
+
+def resnet() -> nn.Module:
+    """Build the 5-block ResNet: plain 32, transition to 64, plain 64, transition to 128, plain 128."""
+    return build_resnet(plain_blocks_after_transition=1)
+
+
+def resnet_3_blocks() -> nn.Module:
+    """Build the 3-block ResNet: plain 32, transition to 64, transition to 128.
+
+    This is the layout that one block per stage gives when the transition
+    block counts as its stage's block.
+    """
+    return build_resnet(plain_blocks_after_transition=0)
 
 
 ARCHITECTURES = {
     "mlp": mlp,
     "small_cnn": small_cnn,
     "resnet": resnet,
+    "resnet_3_blocks": resnet_3_blocks,
 }
 
 
