@@ -27,3 +27,7 @@ pub use error::{MasoError, Result};
 pub use layer::{Layer, LayerConfig, MasoLayer, Mode, Piece};
 pub use network::{Network, NetworkConfig};
 pub use shape::FeatureShape;
+pub mod data;
+pub mod train;
+pub mod checkpoint;
+pub mod templates;

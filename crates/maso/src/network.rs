@@ -184,6 +184,14 @@ impl Network {
             .fold(cotangent, |g, (layer, piece)| layer.pullback(g, piece, per_example))
     }
 
+    /// A network with this input shape and no layers.
+    pub(crate) fn without_layers(&self) -> Network {
+        Network {
+            layers: Vec::new(),
+            input: self.input,
+        }
+    }
+
     /// Largest number of features of any activation, inside residual blocks too; sizes the
     /// memory of a batch of pullbacks.
     pub fn max_width(&self) -> usize {
