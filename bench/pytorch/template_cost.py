@@ -1,6 +1,7 @@
 """Measure the cost of the input Jacobian (all 10 class templates) relative to one forward pass.
 
-For each architecture in eval mode over one batch this reports:
+For each architecture in eval mode over one batch this reports the median
+over repeats of the mean seconds per call, for:
 - `forward_seconds`: one forward pass under torch.no_grad.
 - `jacobian_seconds`: torch.func.vmap(torch.func.jacrev(f)), where f maps one
   1x28x28 input to its 10 logits.
@@ -17,6 +18,8 @@ interact and the backward loop yields the same per-sample Jacobians as vmap.
 
 from __future__ import annotations
 
+import math
+
 import harness
 
 torch = harness.import_torch_or_exit()
@@ -26,12 +29,15 @@ import models  # noqa: E402 (needs torch, which is checked above)
 
 def parse_args():
     parser = harness.base_parser(__doc__.splitlines()[0], repeats=5)
-    parser.add_argument("--warmup", type=int, default=2, help="untimed calls of each method before timing (default: 2)")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed calls of each method before timing, at least 1 (default: 2)")
     parser.add_argument(
-        "--forward-iterations",
-        type=int,
-        default=10,
-        help="forward passes averaged within each repeat, because one pass is short (default: 10)",
+        "--min-repeat-seconds",
+        type=float,
+        default=0.25,
+        help=(
+            "minimum length of one repeat in seconds. A repeat averages as many calls as fit, "
+            "so short calls such as the MLP forward pass are timed over many iterations (default: 0.25)"
+        ),
     )
     parser.add_argument(
         "--architectures",
@@ -41,9 +47,9 @@ def parse_args():
         help="architectures to measure (default: all)",
     )
     args = parser.parse_args()
-    harness.check_positive(parser, args, ["threads", "batch", "repeats", "forward_iterations"])
-    if args.warmup < 0:
-        parser.error(f"--warmup must be at least 0, got {args.warmup}")
+    harness.check_positive(parser, args, ["threads", "batch", "repeats", "warmup"])
+    if args.min_repeat_seconds < 0:
+        parser.error(f"--min-repeat-seconds must be at least 0, got {args.min_repeat_seconds}")
     return args
 
 
@@ -80,12 +86,22 @@ def forward_no_grad(model: torch.nn.Module, images: torch.Tensor) -> torch.Tenso
         return model(images)
 
 
-def time_repeats(args, function, iterations: int = 1) -> tuple[list[float], list[float | None]]:
-    """Return the mean seconds per call for each repeat, after the warm-up calls, and the other processes' CPU shares."""
-    harness.time_seconds(function, args.warmup)
+def time_repeats(args, function) -> tuple[list[float], list[float | None], int]:
+    """Time `function` over `args.repeats` repeats after the warm-up calls.
+
+    Returns the mean seconds per call of each repeat, the other processes' CPU
+    share of each repeat and the calls per repeat. The last warm-up call sets
+    the calls per repeat, so that a repeat lasts at least --min-repeat-seconds.
+    A repeat that spans many /proc/stat clock ticks keeps other_cpu_fractions
+    meaningful even for calls of about 1 ms.
+    """
+    harness.time_seconds(function, args.warmup - 1)
+    seconds_per_call = harness.time_seconds(function, 1)
+    calls = max(1, math.ceil(args.min_repeat_seconds / seconds_per_call))
+
     timer = harness.RepeatTimer()
-    seconds = [timer.time_seconds(function, iterations) / iterations for _ in range(args.repeats)]
-    return seconds, timer.other_cpu_fractions
+    seconds = [timer.time_seconds(function, calls) / calls for _ in range(args.repeats)]
+    return seconds, timer.other_cpu_fractions, calls
 
 
 def measure(args, architecture: str) -> None:
@@ -101,9 +117,11 @@ def measure(args, architecture: str) -> None:
             f"{architecture}: vmap(jacrev) and the backward loop disagree, max abs difference {max_abs_difference}"
         )
 
-    forward, forward_other = time_repeats(args, lambda: forward_no_grad(model, images), args.forward_iterations)
-    jacobian, jacobian_other = time_repeats(args, lambda: jacobian_vmap(model, images))
-    backward_loop, backward_loop_other = time_repeats(args, lambda: jacobian_backward_loop(model, images))
+    forward, forward_other, forward_calls = time_repeats(args, lambda: forward_no_grad(model, images))
+    jacobian, jacobian_other, jacobian_calls = time_repeats(args, lambda: jacobian_vmap(model, images))
+    backward_loop, backward_loop_other, backward_loop_calls = time_repeats(
+        args, lambda: jacobian_backward_loop(model, images)
+    )
 
     # Each ratio sample pairs the repeats with the same index.
     jacobian_ratio = [j / f for j, f in zip(jacobian, forward)]
@@ -112,11 +130,12 @@ def measure(args, architecture: str) -> None:
     common = {"mode": "eval", "warmup_calls": args.warmup, "data": harness.DATA_NOTE}
     harness.emit(
         torch, args, "forward_seconds", architecture, forward, "s", forward_other,
-        method="torch.no_grad forward", forward_iterations_per_repeat=args.forward_iterations, **common,
+        method="torch.no_grad forward", calls_per_repeat=forward_calls, **common,
     )
     harness.emit(
         torch, args, "jacobian_seconds", architecture, jacobian, "s", jacobian_other,
-        method="torch.func.vmap(torch.func.jacrev(f))", max_abs_difference_to_backward_loop=max_abs_difference, **common,
+        method="torch.func.vmap(torch.func.jacrev(f))", calls_per_repeat=jacobian_calls,
+        max_abs_difference_to_backward_loop=max_abs_difference, **common,
     )
     harness.emit(
         torch, args, "jacobian_to_forward_ratio", architecture, jacobian_ratio, "ratio",
@@ -124,7 +143,7 @@ def measure(args, architecture: str) -> None:
     )
     harness.emit(
         torch, args, "backward_loop_seconds", architecture, backward_loop, "s", backward_loop_other,
-        method="1 forward + 10 torch.autograd.grad calls", **common,
+        method="1 forward + 10 torch.autograd.grad calls", calls_per_repeat=backward_loop_calls, **common,
     )
     harness.emit(
         torch, args, "backward_loop_to_forward_ratio", architecture, backward_loop_ratio, "ratio",
