@@ -1,0 +1,49 @@
+//! `maso eval`.
+
+use super::data::DataArgs;
+use crate::DeviceArgs;
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use maso::checkpoint::load_checkpoint;
+use maso::train::evaluate;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Checkpoint directory written by `maso train`.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Which split to evaluate.
+    #[arg(long, value_enum, default_value_t = Split::Test)]
+    pub split: Split,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 256)]
+    pub batch_size: usize,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Test,
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
+    let device = args.device.device()?;
+    let (network, meta) = load_checkpoint(&args.model, &device)?;
+    let splits = args.data.load()?;
+    let data = if args.split == Split::Train { splits.train } else { splits.test };
+    let evaluation = evaluate(&network, &data, meta.normalization, args.batch_size)?;
+    let report = serde_json::json!({
+        "model": args.model,
+        "data": data.name,
+        "examples": data.len(),
+        "accuracy": evaluation.accuracy,
+        "loss": evaluation.loss,
+    });
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}

@@ -1,0 +1,7 @@
+//! One module per `maso` subcommand.
+
+pub mod data;
+pub mod demo;
+pub mod eval;
+pub mod templates;
+pub mod train;

@@ -1,0 +1,245 @@
+//! `maso train`.
+
+use super::data::DataArgs;
+use crate::DeviceArgs;
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use maso::arch::Architecture;
+use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint};
+use maso::data::Normalization;
+use maso::layer::ActivationKind;
+use maso::train::{EpochMetrics, OptimizerConfig, TrainConfig, Trainer};
+use maso::FeatureShape;
+use maso_data::Dataset;
+use std::path::Path;
+use std::path::PathBuf;
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Checkpoint directory (created; written after every epoch).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue the run saved in --out: its architecture, settings and optimizer state.
+    #[arg(long)]
+    pub resume: bool,
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Use only the first N training images (class-interleaved for fetched data sets).
+    #[arg(long)]
+    pub train_limit: Option<usize>,
+    /// Architecture: mlp, small-cnn, large-cnn or resnet.
+    #[arg(long, default_value = "small-cnn")]
+    pub arch: String,
+    /// MLP hidden widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "256,256")]
+    pub widths: Vec<usize>,
+    /// MLP activation.
+    #[arg(long, value_enum, default_value_t = Activation::Relu)]
+    pub activation: Activation,
+    /// Negative slope of leaky-relu.
+    #[arg(long, default_value_t = 0.1)]
+    pub leaky_slope: f64,
+    /// ResNet residual blocks per stage.
+    #[arg(long, default_value_t = 1)]
+    pub blocks: usize,
+    /// ResNet width of the first stage (the next stages double it).
+    #[arg(long, default_value_t = 32)]
+    pub width: usize,
+    /// Passes over the training set (with --resume: the total, counting finished epochs).
+    #[arg(long, default_value_t = 10)]
+    pub epochs: usize,
+    /// Images per minibatch.
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    #[arg(long, value_enum, default_value_t = Optimizer::Adam)]
+    pub optimizer: Optimizer,
+    /// Learning rate (constant).
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// SGD momentum.
+    #[arg(long, default_value_t = 0.9)]
+    pub momentum: f64,
+    /// Seed of initialization, minibatch order and dropout.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Shuffle uniformly instead of drawing class-balanced minibatches.
+    #[arg(long)]
+    pub no_balance: bool,
+    /// Input normalization.
+    #[arg(long, value_enum, default_value_t = NormalizationArg::PerImage)]
+    pub normalization: NormalizationArg,
+    #[command(flatten)]
+    pub device: DeviceArgs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Activation {
+    Relu,
+    LeakyRelu,
+    Abs,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Optimizer {
+    /// Adam, betas 0.9 and 0.999.
+    Adam,
+    /// SGD with momentum (--momentum).
+    Sgd,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum NormalizationArg {
+    /// Subtract each image's mean, divide by its max absolute value.
+    PerImage,
+    /// Subtract the training set's pixel mean, divide by its standard deviation.
+    Standard,
+    /// Divide by 255.
+    Unit,
+}
+
+impl TrainArgs {
+    fn architecture(&self) -> Result<Architecture> {
+        let arch: Architecture = self.arch.parse()?;
+        Ok(match arch {
+            Architecture::Mlp { .. } => {
+                let activation = match self.activation {
+                    Activation::Relu => ActivationKind::Relu,
+                    Activation::LeakyRelu => ActivationKind::LeakyRelu { slope: self.leaky_slope },
+                    Activation::Abs => ActivationKind::Abs,
+                };
+                Architecture::Mlp { widths: self.widths.clone(), activation }
+            }
+            Architecture::ResNet { .. } => Architecture::ResNet { blocks: self.blocks, width: self.width },
+            other => other,
+        })
+    }
+
+    fn train_config(&self) -> TrainConfig {
+        TrainConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            optimizer: match self.optimizer {
+                Optimizer::Adam => OptimizerConfig::Adam { learning_rate: self.lr },
+                Optimizer::Sgd => OptimizerConfig::Sgd { learning_rate: self.lr, momentum: self.momentum },
+            },
+            seed: self.seed,
+            balanced: !self.no_balance,
+        }
+    }
+}
+
+/// A progress bar for one epoch's steps, hidden when stderr is not a terminal.
+pub fn epoch_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
+    let bar = ProgressBar::new(steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template("epoch {prefix} [{bar:30}] {pos}/{len} {msg}")
+            .expect("the progress template is valid")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{epoch}/{epochs}"));
+    bar
+}
+
+/// Runs `trainer` up to `epochs` epochs, saving a checkpoint into `out` after each.
+pub fn train_loop(trainer: &mut Trainer, meta: &mut CheckpointMeta, train: &Dataset, test: &Dataset, epochs: usize, out: &Path) -> Result<()> {
+    let steps = train.len() / trainer.config.batch_size.min(train.len()).max(1);
+    while trainer.epochs_done() < epochs {
+        let bar = epoch_bar(trainer.epochs_done() + 1, epochs, steps);
+        let metrics = trainer.run_epoch(train, test, &mut |progress| {
+            bar.set_position(progress.step as u64);
+            bar.set_message(format!(
+                "loss {:.4} acc {:.4} {:.0} img/s",
+                progress.loss, progress.accuracy, progress.images_per_second
+            ));
+        })?;
+        bar.finish_and_clear();
+        log_epoch(&metrics);
+        meta.history = trainer.history.clone();
+        save_checkpoint(out, &trainer.network, meta, Some(&trainer.optimizer))?;
+        write_metrics(out, &trainer.history)?;
+    }
+    Ok(())
+}
+
+fn log_epoch(m: &EpochMetrics) {
+    tracing::info!(
+        "epoch {}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1} s, {:.0} img/s",
+        m.epoch, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.train_seconds, m.images_per_second
+    );
+}
+
+/// Writes `metrics.csv` and `metrics.json` with one row per epoch.
+pub fn write_metrics(out: &Path, history: &[EpochMetrics]) -> Result<()> {
+    let mut csv = String::from("epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,images_per_second\n");
+    for m in history {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{}\n",
+            m.epoch, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.train_seconds, m.images_per_second
+        ));
+    }
+    crate::output::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
+    crate::output::write_json(&out.join("metrics.json"), &history)
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let device = args.device.device()?.autodiff();
+    let splits = args.data.load()?;
+    let train = match args.train_limit {
+        Some(0) => bail!("--train-limit 0 leaves no training images; give a positive count"),
+        Some(limit) => splits.train.take(limit.min(splits.train.len())),
+        None => splits.train,
+    };
+    let test = splits.test;
+
+    let (mut trainer, mut meta) = if args.resume {
+        let (network, meta) = load_checkpoint(&args.out, &device)
+            .with_context(|| format!("cannot resume from {}; drop --resume to start a new run", args.out.display()))?;
+        let config = meta
+            .train
+            .clone()
+            .with_context(|| format!("{} has no training settings to resume", args.out.display()))?;
+        let mut trainer = Trainer::new(network, config, meta.normalization)?;
+        trainer.optimizer = load_optimizer(&args.out, trainer.optimizer)?;
+        trainer.history = meta.history.clone();
+        tracing::info!("resuming {} after epoch {}", args.out.display(), trainer.epochs_done());
+        (trainer, meta)
+    } else {
+        if args.out.join("model.json").exists() {
+            bail!(
+                "{} already holds a checkpoint; pass --resume to continue it or choose another --out",
+                args.out.display()
+            );
+        }
+        let architecture = args.architecture()?;
+        let [c, h, w] = train.shape;
+        let config = architecture.config(FeatureShape::new(c, h, w), train.num_classes)?;
+        device.seed(args.seed);
+        let network = config.init(&device)?;
+        let normalization = match args.normalization {
+            NormalizationArg::PerImage => Normalization::PerImage,
+            NormalizationArg::Standard => Normalization::standard_for(&train),
+            NormalizationArg::Unit => Normalization::Unit,
+        };
+        let meta = CheckpointMeta {
+            format: CHECKPOINT_FORMAT,
+            network: network.config(),
+            architecture: Some(architecture),
+            normalization,
+            dataset: train.name.clone(),
+            train: Some(args.train_config()),
+            history: Vec::new(),
+        };
+        let trainer = Trainer::new(network, args.train_config(), normalization)?;
+        (trainer, meta)
+    };
+    tracing::info!(
+        "training {} layers on {} ({} images), testing on {} ({} images)",
+        trainer.network.layers.len(),
+        train.name,
+        train.len(),
+        test.name,
+        test.len()
+    );
+    train_loop(&mut trainer, &mut meta, &train, &test, args.epochs, &args.out)
+}
