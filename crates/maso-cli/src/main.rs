@@ -53,7 +53,7 @@ struct DemoArgs {
     #[arg(long, default_value = "maso-demo")]
     out: PathBuf,
     /// Training epochs over the 5,000 embedded training images.
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     epochs: usize,
     /// Seed of initialization and minibatch order.
     #[arg(long, default_value_t = 0)]

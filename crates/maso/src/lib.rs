@@ -31,3 +31,8 @@ pub mod data;
 pub mod train;
 pub mod checkpoint;
 pub mod templates;
+
+/// The README's examples, compiled and run as doctests.
+#[doc = include_str!("../../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
