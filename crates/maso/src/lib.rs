@@ -36,3 +36,4 @@ pub mod templates;
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
+pub mod penalty;

@@ -2,6 +2,7 @@
 
 use crate::data::{Normalization, check_dataset, images_tensor, labels_tensor};
 use crate::layer::Mode;
+use crate::penalty::{PenaltyConfig, PenaltyKind, last_layer_penalty, template_penalty};
 use crate::{MasoError, Network, Result};
 use burn::module::Module;
 use burn::optim::momentum::MomentumConfig;
@@ -59,6 +60,9 @@ pub struct TrainConfig {
     /// Whether each minibatch holds `batch_size / classes` images of every class (the rest
     /// drawn from rotating classes) rather than a uniform shuffle.
     pub balanced: bool,
+    /// The orthogonal-template penalty added to the cross-entropy, if any.
+    #[serde(default)]
+    pub penalty: Option<PenaltyConfig>,
 }
 
 impl TrainConfig {
@@ -69,6 +73,9 @@ impl TrainConfig {
         let rate = self.optimizer.learning_rate();
         if !(rate.is_finite() && rate > 0.0) {
             return Err(MasoError::config("learning rate", rate, "must be finite and positive"));
+        }
+        if let Some(penalty) = &self.penalty {
+            penalty.validate()?;
         }
         Ok(())
     }
@@ -83,6 +90,10 @@ pub struct EpochMetrics {
     pub train_loss: f64,
     /// Accuracy over the epoch's minibatches, in training mode.
     pub train_accuracy: f64,
+    /// Mean orthogonal-template penalty `P` (without its weight) over the epoch's
+    /// minibatches; 0 without a penalty.
+    #[serde(default)]
+    pub train_penalty: f64,
     pub test_loss: f64,
     pub test_accuracy: f64,
     /// Wall-clock seconds of the training part of the epoch.
@@ -224,14 +235,30 @@ impl Trainer {
         device.seed(seed);
 
         let batches = epoch_batches(&train.labels, classes, &self.config, &mut rng);
+        // The penalty's estimators draw from their own stream, so the minibatch order does not
+        // depend on the penalty.
+        let mut penalty_rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_7e4a_1a7e);
+        let penalty = self.config.penalty.filter(|penalty| penalty.weight > 0.0);
         let start = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
+        let mut penalty_sum = 0.0;
         for (step, indices) in batches.iter().enumerate() {
             let x = images_tensor(train, indices, self.normalization, &device);
             let labels = labels_tensor(train, indices, &device);
-            let logits = self.network.forward(x, Mode::Train);
+            let (logits, pieces) = self.network.forward_pieces(x, Mode::Train, self.network.depth());
             let predicted = logits.clone().argmax(1).reshape([indices.len()]);
-            let loss = cross_entropy(logits, labels.clone());
+            let mut loss = cross_entropy(logits, labels.clone());
+            if let Some(penalty) = penalty {
+                let value = match penalty.kind {
+                    PenaltyKind::Templates { estimator } => {
+                        template_penalty(&self.network, &pieces, indices.len(), estimator, &mut penalty_rng)
+                    }
+                    PenaltyKind::LastLayer => last_layer_penalty(&self.network)?,
+                };
+                penalty_sum += value.clone().into_scalar::<f64>() * indices.len() as f64;
+                loss = loss + value.mul_scalar(penalty.weight);
+            }
+            drop(pieces);
 
             let loss_value = loss.clone().into_scalar::<f64>();
             if !loss_value.is_finite() {
@@ -264,6 +291,7 @@ impl Trainer {
             epoch,
             train_loss: loss_sum / seen.max(1) as f64,
             train_accuracy: correct as f64 / seen.max(1) as f64,
+            train_penalty: penalty_sum / seen.max(1) as f64,
             test_loss: evaluation.loss,
             test_accuracy: evaluation.accuracy,
             train_seconds,
@@ -324,6 +352,7 @@ mod tests {
             optimizer: OptimizerConfig::Sgd { learning_rate: 0.1, momentum: 0.9 },
             seed: 7,
             balanced,
+            penalty: None,
         }
     }
 

@@ -50,6 +50,7 @@ pub fn run(out: &Path, epochs: usize, seed: u64, device: &Device) -> Result<()> 
         optimizer: OptimizerConfig::Adam { learning_rate: 2e-3 },
         seed,
         balanced: true,
+        penalty: None,
     };
     let normalization = Normalization::PerImage;
     let mut meta = CheckpointMeta {
