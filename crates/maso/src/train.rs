@@ -47,6 +47,27 @@ impl OptimizerConfig {
     }
 }
 
+/// Learning-rate schedule over the whole run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LearningRateSchedule {
+    /// The optimizer's learning rate throughout, as in the spline-theory authors' runs.
+    #[default]
+    Constant,
+    /// Cosine decay from the learning rate to 0 over all epochs, updated every step.
+    Cosine,
+}
+
+impl LearningRateSchedule {
+    /// Factor of the base learning rate at `progress` in `[0, 1]` of the run.
+    pub fn factor(&self, progress: f64) -> f64 {
+        match self {
+            Self::Constant => 1.0,
+            Self::Cosine => 0.5 * (1.0 + (std::f64::consts::PI * progress.clamp(0.0, 1.0)).cos()),
+        }
+    }
+}
+
 /// Settings of a training run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -60,6 +81,9 @@ pub struct TrainConfig {
     /// Whether each minibatch holds `batch_size / classes` images of every class (the rest
     /// drawn from rotating classes) rather than a uniform shuffle.
     pub balanced: bool,
+    /// How the learning rate changes over the run.
+    #[serde(default)]
+    pub schedule: LearningRateSchedule,
     /// The orthogonal-template penalty added to the cross-entropy, if any.
     #[serde(default)]
     pub penalty: Option<PenaltyConfig>,
@@ -270,9 +294,10 @@ impl Trainer {
             let grads = GradientsParams::from_grads(loss.backward(), &self.network);
             let empty = placeholder(&self.network);
             let network = std::mem::replace(&mut self.network, empty);
-            self.network = self
-                .optimizer
-                .step(self.config.optimizer.learning_rate(), network, grads);
+            let progress = (epoch - 1) as f64 / self.config.epochs.max(1) as f64
+                + step as f64 / (batches.len() * self.config.epochs.max(1)) as f64;
+            let learning_rate = self.config.optimizer.learning_rate() * self.config.schedule.factor(progress);
+            self.network = self.optimizer.step(learning_rate, network, grads);
 
             loss_sum += loss_value * indices.len() as f64;
             correct += predicted.equal(labels).int().sum().into_scalar::<i64>() as usize;
@@ -352,6 +377,7 @@ mod tests {
             optimizer: OptimizerConfig::Sgd { learning_rate: 0.1, momentum: 0.9 },
             seed: 7,
             balanced,
+            schedule: LearningRateSchedule::Constant,
             penalty: None,
         }
     }

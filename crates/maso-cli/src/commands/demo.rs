@@ -9,7 +9,7 @@ use maso::arch::Architecture;
 use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta};
 use maso::data::Normalization;
 use maso::templates::Templates;
-use maso::train::{OptimizerConfig, TrainConfig, Trainer};
+use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer};
 use maso::FeatureShape;
 use serde::Serialize;
 use std::path::Path;
@@ -50,6 +50,7 @@ pub fn run(out: &Path, epochs: usize, seed: u64, device: &Device) -> Result<()> 
         optimizer: OptimizerConfig::Adam { learning_rate: 2e-3 },
         seed,
         balanced: true,
+        schedule: LearningRateSchedule::Cosine,
         penalty: None,
     };
     let normalization = Normalization::PerImage;

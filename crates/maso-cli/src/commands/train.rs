@@ -9,7 +9,8 @@ use maso::arch::Architecture;
 use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint};
 use maso::data::Normalization;
 use maso::layer::ActivationKind;
-use maso::train::{EpochMetrics, OptimizerConfig, TrainConfig, Trainer};
+use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind};
+use maso::train::{EpochMetrics, LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer};
 use maso::FeatureShape;
 use maso_data::Dataset;
 use std::path::Path;
@@ -57,6 +58,9 @@ pub struct TrainArgs {
     /// Learning rate (constant).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    /// Learning-rate schedule: constant, or cosine decay to 0 over --epochs.
+    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
+    pub schedule: Schedule,
     /// SGD momentum.
     #[arg(long, default_value_t = 0.9)]
     pub momentum: f64,
@@ -66,6 +70,19 @@ pub struct TrainArgs {
     /// Shuffle uniformly instead of drawing class-balanced minibatches.
     #[arg(long)]
     pub no_balance: bool,
+    /// Weight lambda of the orthogonal-template penalty (0 trains without it).
+    #[arg(long, default_value_t = 0.0)]
+    pub ortho: f64,
+    /// Which templates the penalty reads: per-example templates or last-layer weights.
+    #[arg(long, value_enum, default_value_t = OrthoKind::Templates)]
+    pub ortho_kind: OrthoKind,
+    /// How the per-example penalty is computed: exact (all classes), pairs or rademacher
+    /// (unbiased estimators, cheaper).
+    #[arg(long, value_enum, default_value_t = OrthoEstimator::Rademacher)]
+    pub ortho_estimator: OrthoEstimator,
+    /// Class pairs or sign-vector probes per example for the estimators.
+    #[arg(long, default_value_t = 1)]
+    pub ortho_samples: usize,
     /// Input normalization.
     #[arg(long, value_enum, default_value_t = NormalizationArg::PerImage)]
     pub normalization: NormalizationArg,
@@ -86,6 +103,30 @@ pub enum Optimizer {
     Adam,
     /// SGD with momentum (--momentum).
     Sgd,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum Schedule {
+    Constant,
+    Cosine,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum OrthoKind {
+    /// Per example: 1/(C^2 N) sum_n sum_{c != c'} <A_c[x_n], A_c'[x_n]>^2.
+    Templates,
+    /// Off-diagonal entries of W W^T for the last fully connected weights W.
+    LastLayer,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum OrthoEstimator {
+    /// All C templates per example.
+    Exact,
+    /// Random class pairs (2 pullbacks per pair).
+    Pairs,
+    /// Random sign vectors (2 pullbacks per probe).
+    Rademacher,
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
@@ -115,6 +156,19 @@ impl TrainArgs {
         })
     }
 
+    fn penalty(&self) -> Option<PenaltyConfig> {
+        let estimator = match self.ortho_estimator {
+            OrthoEstimator::Exact => PenaltyEstimator::Exact,
+            OrthoEstimator::Pairs => PenaltyEstimator::Pairs { pairs: self.ortho_samples },
+            OrthoEstimator::Rademacher => PenaltyEstimator::Rademacher { probes: self.ortho_samples },
+        };
+        let kind = match self.ortho_kind {
+            OrthoKind::Templates => PenaltyKind::Templates { estimator },
+            OrthoKind::LastLayer => PenaltyKind::LastLayer,
+        };
+        (self.ortho != 0.0).then_some(PenaltyConfig { weight: self.ortho, kind })
+    }
+
     fn train_config(&self) -> TrainConfig {
         TrainConfig {
             epochs: self.epochs,
@@ -125,6 +179,11 @@ impl TrainArgs {
             },
             seed: self.seed,
             balanced: !self.no_balance,
+            schedule: match self.schedule {
+                Schedule::Constant => LearningRateSchedule::Constant,
+                Schedule::Cosine => LearningRateSchedule::Cosine,
+            },
+            penalty: self.penalty(),
         }
     }
 }
@@ -164,18 +223,18 @@ pub fn train_loop(trainer: &mut Trainer, meta: &mut CheckpointMeta, train: &Data
 
 fn log_epoch(m: &EpochMetrics) {
     tracing::info!(
-        "epoch {}: train loss {:.4} acc {:.4} | test loss {:.4} acc {:.4} | {:.1} s, {:.0} img/s",
-        m.epoch, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.train_seconds, m.images_per_second
+        "epoch {}: train loss {:.4} acc {:.4} penalty {:.3e} | test loss {:.4} acc {:.4} | {:.1} s, {:.0} img/s",
+        m.epoch, m.train_loss, m.train_accuracy, m.train_penalty, m.test_loss, m.test_accuracy, m.train_seconds, m.images_per_second
     );
 }
 
 /// Writes `metrics.csv` and `metrics.json` with one row per epoch.
 pub fn write_metrics(out: &Path, history: &[EpochMetrics]) -> Result<()> {
-    let mut csv = String::from("epoch,train_loss,train_accuracy,test_loss,test_accuracy,train_seconds,images_per_second\n");
+    let mut csv = String::from("epoch,train_loss,train_accuracy,train_penalty,test_loss,test_accuracy,train_seconds,images_per_second\n");
     for m in history {
         csv.push_str(&format!(
-            "{},{},{},{},{},{},{}\n",
-            m.epoch, m.train_loss, m.train_accuracy, m.test_loss, m.test_accuracy, m.train_seconds, m.images_per_second
+            "{},{},{},{},{},{},{},{}\n",
+            m.epoch, m.train_loss, m.train_accuracy, m.train_penalty, m.test_loss, m.test_accuracy, m.train_seconds, m.images_per_second
         ));
     }
     crate::output::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
@@ -200,7 +259,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             .clone()
             .with_context(|| format!("{} has no training settings to resume", args.out.display()))?;
         let mut trainer = Trainer::new(network, config, meta.normalization)?;
-        trainer.optimizer = load_optimizer(&args.out, trainer.optimizer)?;
+        trainer.optimizer = load_optimizer(&args.out, &mut trainer.network, trainer.optimizer)?;
         trainer.history = meta.history.clone();
         tracing::info!("resuming {} after epoch {}", args.out.display(), trainer.epochs_done());
         (trainer, meta)
