@@ -7,6 +7,7 @@ This module does not import torch, so the scripts can call
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib
 import json
 import os
@@ -51,15 +52,38 @@ def base_parser(description: str, repeats: int) -> argparse.ArgumentParser:
         help=f"timed repeats, whose median is the reported value (default: {repeats})",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed for weights and synthetic data (default: 0)")
+    parser.add_argument(
+        "--max-other-cpu",
+        type=float,
+        default=None,
+        help=(
+            "discard and rerun a repeat during which other processes used more than this share "
+            "of all CPUs, from 0 to 1 (default: keep every repeat)"
+        ),
+    )
+    parser.add_argument(
+        "--max-discarded",
+        type=int,
+        default=50,
+        help="discarded repeats allowed per measured function before the script fails (default: 50)",
+    )
     return parser
 
 
-def check_positive(parser: argparse.ArgumentParser, args: argparse.Namespace, names: list[str]) -> None:
-    """Exit through the parser with a usage error if any named option is below 1."""
-    for name in names:
+def validate_options(parser: argparse.ArgumentParser, args: argparse.Namespace, positive: list[str]) -> None:
+    """Exit through the parser with a usage error when an option value is invalid.
+
+    The options named in `positive` must be at least 1, --max-other-cpu must
+    be between 0 and 1 and --max-discarded must be at least 0.
+    """
+    for name in positive:
         value = getattr(args, name)
         if value < 1:
-            parser.error(f"--{name} must be at least 1, got {value}")
+            parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+    if args.max_other_cpu is not None and not 0 <= args.max_other_cpu <= 1:
+        parser.error(f"--max-other-cpu must be between 0 and 1, got {args.max_other_cpu}")
+    if args.max_discarded < 0:
+        parser.error(f"--max-discarded must be at least 0, got {args.max_discarded}")
 
 
 def configure_torch(torch, threads: int, seed: int) -> None:
@@ -104,33 +128,63 @@ def read_system_cpu_seconds() -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-class RepeatTimer:
-    """Timer for benchmark repeats that also records how much CPU other processes used meanwhile.
+def time_with_other_cpu(function, calls: int) -> tuple[float, float | None]:
+    """Call `function` `calls` times and return the wall-clock seconds and the other processes' CPU share.
 
-    `other_cpu_fractions[i]` is the CPU time used by everything except this
-    process during repeat i, divided by wall time x CPU count. A value near 0
-    means the repeat ran on an otherwise idle machine. /proc/stat counts in
-    clock ticks (USER_HZ, usually 100 per second), so the value is coarse for
-    repeats shorter than about 0.1 s.
+    The share is the CPU time used by everything except this process during
+    the calls, divided by wall time x CPU count, so a value near 0 means an
+    otherwise idle machine. It is None where /proc/stat is missing.
+    /proc/stat counts in clock ticks (USER_HZ, usually 100 per second), so the
+    share is coarse for calls that take less than about 0.1 s in total.
     """
+    system_start = read_system_cpu_seconds()
+    own_start = time.process_time()
+    seconds = time_seconds(function, calls)
+    own_seconds = time.process_time() - own_start
+    system_end = read_system_cpu_seconds()
 
-    def __init__(self):
-        self.other_cpu_fractions: list[float | None] = []
+    if system_start is None or system_end is None:
+        return seconds, None
+    other_seconds = max(0.0, system_end - system_start - own_seconds)
+    return seconds, other_seconds / (seconds * os.cpu_count())
 
-    def time_seconds(self, function, iterations: int = 1) -> float:
-        """Call `function` `iterations` times, record the other processes' CPU share and return the wall-clock seconds."""
-        system_start = read_system_cpu_seconds()
-        own_start = time.process_time()
-        seconds = time_seconds(function, iterations)
-        own_seconds = time.process_time() - own_start
-        system_end = read_system_cpu_seconds()
 
-        if system_start is None or system_end is None:
-            self.other_cpu_fractions.append(None)
-        else:
-            other_seconds = max(0.0, system_end - system_start - own_seconds)
-            self.other_cpu_fractions.append(other_seconds / (seconds * os.cpu_count()))
-        return seconds
+@dataclasses.dataclass
+class Repeats:
+    """Timed repeats of one benchmarked function."""
+
+    seconds_per_call: list[float]
+    other_cpu_fractions: list[float | None]
+    discarded: int
+
+
+def time_repeats(args: argparse.Namespace, function, calls: int) -> Repeats:
+    """Time `args.repeats` repeats of `calls` calls each.
+
+    With --max-other-cpu set, a repeat during which other processes used a
+    larger share of the CPUs is discarded, reported on stderr and run again.
+    After more than --max-discarded discards the script exits with status 1.
+    """
+    repeats = Repeats(seconds_per_call=[], other_cpu_fractions=[], discarded=0)
+    while len(repeats.seconds_per_call) < args.repeats:
+        seconds, other_cpu = time_with_other_cpu(function, calls)
+        if args.max_other_cpu is not None and other_cpu is not None and other_cpu > args.max_other_cpu:
+            repeats.discarded += 1
+            print(
+                f"discarded a repeat: other processes used {other_cpu:.2f} of the CPUs, "
+                f"above --max-other-cpu {args.max_other_cpu}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if repeats.discarded > args.max_discarded:
+                sys.exit(
+                    f"failed: more than --max-discarded {args.max_discarded} repeats were discarded "
+                    "because other processes used the CPUs. Rerun on an idle machine or raise --max-other-cpu."
+                )
+            continue
+        repeats.seconds_per_call.append(seconds / calls)
+        repeats.other_cpu_fractions.append(other_cpu)
+    return repeats
 
 
 def cpu_model() -> str:
@@ -158,14 +212,16 @@ def emit(
     samples: list[float],
     unit: str,
     other_cpu_fractions: list[float | None],
+    discarded: int,
     **extra,
 ) -> None:
     """Print one measurement as a JSON line on stdout.
 
     `value` is the median of `samples`. `spread` is (max - min) / median, so
-    0.05 means the repeats span 5% of the median. Pass `other_cpu_fractions`
-    from a RepeatTimer, one entry per sample, so that a reader can tell which
-    repeats shared the CPUs with other work.
+    0.05 means the repeats span 5% of the median. `other_cpu_fractions` has
+    one entry per sample, from `time_repeats`, so that a reader can tell which
+    repeats shared the CPUs with other work. `discarded` counts the repeats
+    that --max-other-cpu rejected.
     """
     median = statistics.median(samples)
     record = {
@@ -184,6 +240,8 @@ def emit(
         "cpu": cpu_model(),
         "cpu_count": os.cpu_count(),
         "other_cpu_fractions": other_cpu_fractions,
+        "max_other_cpu": args.max_other_cpu,
+        "discarded_repeats": discarded,
     }
     record.update(extra)
     print(json.dumps(record), flush=True)

@@ -28,7 +28,7 @@ def parse_args():
     parser.add_argument("--steps", type=int, default=5, help="timed steps per repeat (default: 5)")
     parser.add_argument("--penalty-weight", type=float, default=1.0, help="lambda, the weight of P in the loss (default: 1.0)")
     args = parser.parse_args()
-    harness.check_positive(parser, args, ["threads", "batch", "repeats", "steps"])
+    harness.validate_options(parser, args, ["threads", "batch", "repeats", "steps"])
     if args.warmup < 0:
         parser.error(f"--warmup must be at least 0, got {args.warmup}")
     return args
@@ -73,12 +73,10 @@ def make_train_step(args, images: torch.Tensor, labels: torch.Tensor, with_penal
     return train_step
 
 
-def time_steps(args, train_step) -> tuple[list[float], list[float | None]]:
-    """Return the mean seconds per step for each repeat, after the warm-up steps, and the other processes' CPU shares."""
+def time_steps(args, train_step) -> harness.Repeats:
+    """Time the training step after the warm-up steps."""
     harness.time_seconds(train_step, args.warmup)
-    timer = harness.RepeatTimer()
-    seconds = [timer.time_seconds(train_step, args.steps) / args.steps for _ in range(args.repeats)]
-    return seconds, timer.other_cpu_fractions
+    return harness.time_repeats(args, train_step, args.steps)
 
 
 def main() -> None:
@@ -86,10 +84,12 @@ def main() -> None:
     harness.configure_torch(torch, args.threads, args.seed)
     images, labels = harness.synthetic_batch(torch, args.batch, models.NUM_CLASSES, models.IMAGE_SIZE)
 
-    cross_entropy, cross_entropy_other = time_steps(args, make_train_step(args, images, labels, with_penalty=False))
-    penalized, penalized_other = time_steps(args, make_train_step(args, images, labels, with_penalty=True))
+    cross_entropy = time_steps(args, make_train_step(args, images, labels, with_penalty=False))
+    penalized = time_steps(args, make_train_step(args, images, labels, with_penalty=True))
+
     # Each ratio sample pairs the repeats with the same index.
-    ratio = [p / c for p, c in zip(penalized, cross_entropy)]
+    ratio = [p / c for p, c in zip(penalized.seconds_per_call, cross_entropy.seconds_per_call)]
+    ratio_other_cpu = harness.pairwise_max(penalized.other_cpu_fractions, cross_entropy.other_cpu_fractions)
 
     common = {
         "mode": "train",
@@ -99,16 +99,16 @@ def main() -> None:
         "data": harness.DATA_NOTE,
     }
     harness.emit(
-        torch, args, "step_seconds_cross_entropy", ARCHITECTURE, cross_entropy, "s", cross_entropy_other, **common,
+        torch, args, "step_seconds_cross_entropy", ARCHITECTURE, cross_entropy.seconds_per_call, "s",
+        cross_entropy.other_cpu_fractions, cross_entropy.discarded, **common,
     )
     harness.emit(
-        torch, args, "step_seconds_cross_entropy_plus_penalty", ARCHITECTURE, penalized, "s", penalized_other,
-        penalty_weight=args.penalty_weight, **common,
+        torch, args, "step_seconds_cross_entropy_plus_penalty", ARCHITECTURE, penalized.seconds_per_call, "s",
+        penalized.other_cpu_fractions, penalized.discarded, penalty_weight=args.penalty_weight, **common,
     )
     harness.emit(
         torch, args, "penalty_to_cross_entropy_step_ratio", ARCHITECTURE, ratio, "ratio",
-        harness.pairwise_max(penalized_other, cross_entropy_other),
-        penalty_weight=args.penalty_weight, **common,
+        ratio_other_cpu, penalized.discarded + cross_entropy.discarded, penalty_weight=args.penalty_weight, **common,
     )
 
 

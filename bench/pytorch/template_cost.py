@@ -47,7 +47,7 @@ def parse_args():
         help="architectures to measure (default: all)",
     )
     args = parser.parse_args()
-    harness.check_positive(parser, args, ["threads", "batch", "repeats", "warmup"])
+    harness.validate_options(parser, args, ["threads", "batch", "repeats", "warmup"])
     if args.min_repeat_seconds < 0:
         parser.error(f"--min-repeat-seconds must be at least 0, got {args.min_repeat_seconds}")
     return args
@@ -86,22 +86,17 @@ def forward_no_grad(model: torch.nn.Module, images: torch.Tensor) -> torch.Tenso
         return model(images)
 
 
-def time_repeats(args, function) -> tuple[list[float], list[float | None], int]:
-    """Time `function` over `args.repeats` repeats after the warm-up calls.
+def time_method(args, function) -> tuple[harness.Repeats, int]:
+    """Time `function` after the warm-up calls and return the repeats and the calls per repeat.
 
-    Returns the mean seconds per call of each repeat, the other processes' CPU
-    share of each repeat and the calls per repeat. The last warm-up call sets
-    the calls per repeat, so that a repeat lasts at least --min-repeat-seconds.
-    A repeat that spans many /proc/stat clock ticks keeps other_cpu_fractions
-    meaningful even for calls of about 1 ms.
+    The last warm-up call sets the calls per repeat, so that a repeat lasts at
+    least --min-repeat-seconds. A repeat that spans many /proc/stat clock ticks
+    keeps other_cpu_fractions meaningful even for calls of about 1 ms.
     """
     harness.time_seconds(function, args.warmup - 1)
     seconds_per_call = harness.time_seconds(function, 1)
     calls = max(1, math.ceil(args.min_repeat_seconds / seconds_per_call))
-
-    timer = harness.RepeatTimer()
-    seconds = [timer.time_seconds(function, calls) / calls for _ in range(args.repeats)]
-    return seconds, timer.other_cpu_fractions, calls
+    return harness.time_repeats(args, function, calls), calls
 
 
 def measure(args, architecture: str) -> None:
@@ -117,38 +112,37 @@ def measure(args, architecture: str) -> None:
             f"{architecture}: vmap(jacrev) and the backward loop disagree, max abs difference {max_abs_difference}"
         )
 
-    forward, forward_other, forward_calls = time_repeats(args, lambda: forward_no_grad(model, images))
-    jacobian, jacobian_other, jacobian_calls = time_repeats(args, lambda: jacobian_vmap(model, images))
-    backward_loop, backward_loop_other, backward_loop_calls = time_repeats(
-        args, lambda: jacobian_backward_loop(model, images)
-    )
-
-    # Each ratio sample pairs the repeats with the same index.
-    jacobian_ratio = [j / f for j, f in zip(jacobian, forward)]
-    backward_loop_ratio = [b / f for b, f in zip(backward_loop, forward)]
+    forward, forward_calls = time_method(args, lambda: forward_no_grad(model, images))
+    jacobian, jacobian_calls = time_method(args, lambda: jacobian_vmap(model, images))
+    backward_loop, backward_loop_calls = time_method(args, lambda: jacobian_backward_loop(model, images))
 
     common = {"mode": "eval", "warmup_calls": args.warmup, "data": harness.DATA_NOTE}
-    harness.emit(
-        torch, args, "forward_seconds", architecture, forward, "s", forward_other,
-        method="torch.no_grad forward", calls_per_repeat=forward_calls, **common,
+    emit_method(args, "forward_seconds", architecture, forward, forward_calls, "torch.no_grad forward", common)
+    emit_method(
+        args, "jacobian_seconds", architecture, jacobian, jacobian_calls, "torch.func.vmap(torch.func.jacrev(f))",
+        common, max_abs_difference_to_backward_loop=max_abs_difference,
     )
-    harness.emit(
-        torch, args, "jacobian_seconds", architecture, jacobian, "s", jacobian_other,
-        method="torch.func.vmap(torch.func.jacrev(f))", calls_per_repeat=jacobian_calls,
-        max_abs_difference_to_backward_loop=max_abs_difference, **common,
+    emit_ratio(args, "jacobian_to_forward_ratio", architecture, jacobian, forward, common)
+    emit_method(
+        args, "backward_loop_seconds", architecture, backward_loop, backward_loop_calls,
+        "1 forward + 10 torch.autograd.grad calls", common,
     )
+    emit_ratio(args, "backward_loop_to_forward_ratio", architecture, backward_loop, forward, common)
+
+
+def emit_method(args, name: str, architecture: str, repeats: harness.Repeats, calls: int, method: str, common: dict, **extra):
     harness.emit(
-        torch, args, "jacobian_to_forward_ratio", architecture, jacobian_ratio, "ratio",
-        harness.pairwise_max(jacobian_other, forward_other), **common,
+        torch, args, name, architecture, repeats.seconds_per_call, "s", repeats.other_cpu_fractions,
+        repeats.discarded, method=method, calls_per_repeat=calls, **common, **extra,
     )
-    harness.emit(
-        torch, args, "backward_loop_seconds", architecture, backward_loop, "s", backward_loop_other,
-        method="1 forward + 10 torch.autograd.grad calls", calls_per_repeat=backward_loop_calls, **common,
-    )
-    harness.emit(
-        torch, args, "backward_loop_to_forward_ratio", architecture, backward_loop_ratio, "ratio",
-        harness.pairwise_max(backward_loop_other, forward_other), **common,
-    )
+
+
+def emit_ratio(args, name: str, architecture: str, numerator: harness.Repeats, denominator: harness.Repeats, common: dict):
+    """Print numerator / denominator per repeat index, with the larger other-CPU share of each pair."""
+    ratios = [n / d for n, d in zip(numerator.seconds_per_call, denominator.seconds_per_call)]
+    other_cpu = harness.pairwise_max(numerator.other_cpu_fractions, denominator.other_cpu_fractions)
+    discarded = numerator.discarded + denominator.discarded
+    harness.emit(torch, args, name, architecture, ratios, "ratio", other_cpu, discarded, **common)
 
 
 def main() -> None:

@@ -26,7 +26,7 @@ def parse_args():
         help="architectures to measure (default: small_cnn mlp)",
     )
     args = parser.parse_args()
-    harness.check_positive(parser, args, ["threads", "batch", "repeats", "steps"])
+    harness.validate_options(parser, args, ["threads", "batch", "repeats", "steps"])
     if args.warmup < 0:
         parser.error(f"--warmup must be at least 0, got {args.warmup}")
     return args
@@ -45,11 +45,8 @@ def measure(args, architecture: str) -> None:
         optimizer.step()
 
     harness.time_seconds(train_step, args.warmup)
-    timer = harness.RepeatTimer()
-    throughputs = []
-    for _ in range(args.repeats):
-        seconds = timer.time_seconds(train_step, args.steps)
-        throughputs.append(args.steps * args.batch / seconds)
+    repeats = harness.time_repeats(args, train_step, args.steps)
+    throughputs = [args.batch / seconds for seconds in repeats.seconds_per_call]
 
     harness.emit(
         torch,
@@ -58,7 +55,8 @@ def measure(args, architecture: str) -> None:
         architecture,
         throughputs,
         "images/s",
-        timer.other_cpu_fractions,
+        repeats.other_cpu_fractions,
+        repeats.discarded,
         steps_per_repeat=args.steps,
         warmup_steps=args.warmup,
         optimizer="SGD lr=0.01 momentum=0.9",
