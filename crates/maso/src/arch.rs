@@ -20,13 +20,15 @@ pub enum Architecture {
         widths: Vec<usize>,
         activation: ActivationKind,
     },
-    /// conv 32 3x3, conv 64 3x3 and conv 128 1x1 (no padding), each with batch norm, ReLU and
-    /// 2x2 max-pooling; global average-pooling; linear to the classes without bias.
+    /// Three convolutions without padding (32 channels 3x3, 64 channels 3x3 and 128 channels
+    /// 1x1), each followed by batch norm, ReLU and 2x2 max-pooling. Global average-pooling and
+    /// a linear layer to the classes without bias end the network.
     SmallCnn,
-    /// Three stages of convolutions with batch norm and ReLU: 96, 96 and 96 channels ("same",
-    /// "full", "full" 3x3), 192, 192 and 192 ("same", "full", "same"), then a 3x3 "valid" conv
-    /// of 192 channels and a 1x1 conv of 192 channels with ReLU but no batch norm; 2x2
-    /// max-pooling after each stage; flatten; linear to the classes.
+    /// Three stages of 3x3 convolutions, each with batch norm and ReLU and followed by 2x2
+    /// max-pooling. Stage 1 has three convolutions of 96 channels ("same", "full", "full"
+    /// padding) and stage 2 three of 192 ("same", "full", "same"). Stage 3 is a "valid"
+    /// convolution of 192 channels and a 1x1 convolution of 192 channels with ReLU but no batch
+    /// norm. A flatten and a linear layer to the classes end the network.
     LargeCnn,
     /// A stem conv 3x3 with batch norm and ReLU, then three stages of widths `width`,
     /// `2 width` and `4 width` with `blocks` residual blocks
@@ -37,7 +39,7 @@ pub enum Architecture {
 }
 
 impl Architecture {
-    /// The MLP with the given hidden widths and ReLU.
+    /// Creates the MLP with the given hidden widths and ReLU.
     pub fn mlp(widths: Vec<usize>) -> Self {
         Self::Mlp {
             widths,

@@ -1,6 +1,6 @@
 //! Checkpoints: a JSON description, safetensors weights and the optimizer state.
 //!
-//! A checkpoint directory holds
+//! A checkpoint directory contains
 //!
 //! - `model.json`: [`CheckpointMeta`], the architecture, normalization and training history;
 //! - `model.safetensors`: the parameters and batch-norm running averages;
@@ -8,16 +8,20 @@
 //!
 //! Every file is written to a temporary name and renamed, and `model.json` last, so an
 //! interrupted save leaves the previous checkpoint readable.
+//!
+//! NOTE: a save interrupted after the weights were renamed leaves the new weights (and
+//! optimizer state) beside the previous `model.json`, whose history is then one epoch behind.
 
 use crate::arch::Architecture;
 use crate::data::Normalization;
 use crate::train::{EpochMetrics, TrainConfig};
 use crate::{MasoError, Network, NetworkConfig, Result};
-use burn::module::Module;
+use burn::module::{Module, ModuleMapper, Param, ParamId};
 use burn::optim::ModuleOptimizer;
-use burn::store::{ModuleSnapshot, SafetensorsStore};
-use burn::tensor::Device;
+use burn::store::{ModuleSnapshot, SafetensorsStore, SafetensorsStoreError, burn_pack};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -153,9 +157,15 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Network, Checkpoi
     let mut store = SafetensorsStore::from_file(&path);
     let applied = network
         .load_from(&mut store)
-        .map_err(|error| MasoError::Checkpoint {
-            path: path.clone(),
-            detail: format!("failed to read the weights ({error}); the file may be truncated or not safetensors"),
+        .map_err(|error| {
+            let detail = match error {
+                // burn's validation lists every mis-shaped, missing or unexpected tensor.
+                SafetensorsStoreError::ValidationFailed(mismatches) => {
+                    format!("{mismatches}; the weights belong to another architecture")
+                }
+                other => format!("failed to read the weights ({other}); the file may be truncated or not safetensors"),
+            };
+            MasoError::Checkpoint { path: path.clone(), detail }
         })?;
     let mut problems = Vec::new();
     problems.extend(applied.missing.iter().map(|(name, _)| format!("missing tensor `{name}`")));
@@ -170,11 +180,79 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Network, Checkpoi
     Ok((network, meta))
 }
 
-/// Loads the optimizer state saved beside a checkpoint into `optimizer`.
-pub fn load_optimizer(dir: &Path, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer> {
+/// Loads the optimizer state saved beside a checkpoint into `optimizer`, for `network` loaded
+/// from the same checkpoint.
+///
+/// burn keys the optimizer state (Adam's moments, SGD's momentum) by parameter id, which
+/// safetensors does not store, so [`load_checkpoint`] gives the parameters fresh ids. This
+/// first gives `network`'s parameters back the ids they had when the state was saved,
+/// matched by their path in the module. Without that, the state would apply to no parameter
+/// and a resumed run would restart Adam from zero.
+///
+/// # Errors
+///
+/// When the file is missing or unreadable, or the state names a parameter that `network`
+/// does not have.
+pub fn load_optimizer(dir: &Path, network: &mut Network, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer> {
     let path = optimizer_path(dir);
-    optimizer.load(&path).map_err(|error| MasoError::Checkpoint {
+    let failed = |error: &dyn std::fmt::Display| MasoError::Checkpoint {
         path: path.clone(),
         detail: format!("failed to read the optimizer state: {error}"),
-    })
+    };
+    // burn's optimizer record stores each parameter's module path as metadata keyed by the
+    // decimal parameter id.
+    let reader = burn_pack::Reader::from_file_exact(&path).map_err(|error| failed(&error))?;
+    let ids: HashMap<String, ParamId> = reader
+        .metadata()
+        .iter()
+        .filter_map(|(id, param_path)| Some((param_path.clone(), ParamId::from(id.parse::<u64>().ok()?))))
+        .collect();
+
+    let mut restorer = RestoreParamIds { path: Vec::new(), ids: &ids, restored: HashSet::new() };
+    let owned = std::mem::replace(network, network.without_layers());
+    *network = owned.map(&mut restorer);
+    let mut unknown: Vec<&str> = ids
+        .keys()
+        .filter(|param_path| !restorer.restored.contains(*param_path))
+        .map(String::as_str)
+        .collect();
+    if !unknown.is_empty() {
+        unknown.sort_unstable();
+        return Err(MasoError::Checkpoint {
+            path,
+            detail: format!(
+                "the optimizer state is for parameters that the network lacks ({}); it belongs to another architecture",
+                unknown.join(", ")
+            ),
+        });
+    }
+    optimizer.load(&path).map_err(|error| failed(&error))
+}
+
+/// Replaces the id of every float parameter whose module path is in `ids`.
+struct RestoreParamIds<'a> {
+    path: Vec<String>,
+    ids: &'a HashMap<String, ParamId>,
+    /// Paths of the parameters whose id was replaced.
+    restored: HashSet<String>,
+}
+
+impl ModuleMapper for RestoreParamIds<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        let Some(&id) = self.ids.get(&path) else {
+            return param;
+        };
+        self.restored.insert(path);
+        let (_, value, mapper) = param.consume();
+        Param::from_mapped_value(id, value, mapper)
+    }
 }

@@ -5,7 +5,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use maso_data::Dataset;
 use serde::{Deserialize, Serialize};
 
-/// How pixels become network inputs.
+/// Mapping from pixels to network inputs.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Normalization {
@@ -80,7 +80,7 @@ pub fn check_dataset(data: &Dataset, shape: FeatureShape, classes: usize) -> Res
     Ok(())
 }
 
-/// The normalized images `indices` of `data` as a `[indices.len(), features]` tensor.
+/// Builds the normalized images `indices` of `data` as a `[indices.len(), features]` tensor.
 pub fn images_tensor(data: &Dataset, indices: &[usize], normalization: Normalization, device: &Device) -> Tensor<2> {
     let features = data.image_len();
     let mut values = Vec::with_capacity(indices.len() * features);
@@ -90,7 +90,7 @@ pub fn images_tensor(data: &Dataset, indices: &[usize], normalization: Normaliza
     Tensor::from_data(TensorData::new(values, [indices.len(), features]), device)
 }
 
-/// The labels `indices` of `data` as a `[indices.len()]` integer tensor.
+/// Builds the labels `indices` of `data` as a `[indices.len()]` integer tensor.
 pub fn labels_tensor(data: &Dataset, indices: &[usize], device: &Device) -> Tensor<1, Int> {
     let labels: Vec<i64> = indices.iter().map(|&i| data.labels[i] as i64).collect();
     Tensor::from_data(TensorData::new(labels, [indices.len()]), device)

@@ -88,7 +88,7 @@ impl Network {
         self.layers.len()
     }
 
-    /// The architecture, for checkpoints.
+    /// Returns the architecture, for checkpoints.
     pub fn config(&self) -> NetworkConfig {
         NetworkConfig::new(self.input, self.layers.iter().map(MasoLayer::config).collect())
     }
@@ -184,7 +184,7 @@ impl Network {
             .fold(cotangent, |g, (layer, piece)| layer.pullback(g, piece, per_example))
     }
 
-    /// A network with this input shape and no layers.
+    /// Returns a network with this input shape and no layers.
     pub(crate) fn without_layers(&self) -> Network {
         Network {
             layers: Vec::new(),

@@ -32,7 +32,7 @@ use rand::Rng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-/// Which templates the penalty reads.
+/// Source of the templates that the penalty compares.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum PenaltyKind {
@@ -42,7 +42,7 @@ pub enum PenaltyKind {
     LastLayer,
 }
 
-/// How the per-example penalty is evaluated.
+/// Evaluation method of the per-example penalty.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum PenaltyEstimator {
@@ -120,7 +120,7 @@ fn cotangents(
     }
 }
 
-/// The per-example template penalty `P` of the batch whose training forward pass selected
+/// Computes the per-example template penalty `P` of the batch whose training forward pass selected
 /// `pieces` (all layers of `network`), with gradient.
 ///
 /// `rng` draws the estimator's random classes or signs; the exact version draws nothing.
@@ -171,7 +171,7 @@ pub fn template_penalty(
     }
 }
 
-/// The last-layer penalty `1/C^2 sum_{c != c'} <W_c, W_c'>^2` of the network's final fully
+/// Computes the last-layer penalty `1/C^2 sum_{c != c'} <W_c, W_c'>^2` of the network's final fully
 /// connected layer, with gradient.
 ///
 /// # Errors

@@ -124,12 +124,12 @@ impl Templates {
         self.indices.len()
     }
 
-    /// Whether there are no examples.
+    /// Returns whether there are no examples.
     pub fn is_empty(&self) -> bool {
         self.indices.is_empty()
     }
 
-    /// The network's prediction (argmax of the forward pass) for each example.
+    /// Returns the network's prediction (argmax of the forward pass) for each example.
     pub fn predictions(&self) -> Vec<usize> {
         self.outputs_reference.chunks(self.outputs).map(argmax).collect()
     }

@@ -27,14 +27,14 @@ pub enum OptimizerConfig {
 }
 
 impl OptimizerConfig {
-    /// The learning rate.
+    /// Returns the base learning rate.
     pub fn learning_rate(&self) -> f64 {
         match *self {
             Self::Sgd { learning_rate, .. } | Self::Adam { learning_rate } => learning_rate,
         }
     }
 
-    /// A fresh optimizer state.
+    /// Creates a fresh optimizer state.
     pub fn init(&self) -> ModuleOptimizer {
         match *self {
             Self::Sgd { momentum, .. } => {
@@ -78,10 +78,10 @@ pub struct TrainConfig {
     pub optimizer: OptimizerConfig,
     /// Seed of the weight initialization, the minibatch order and dropout.
     pub seed: u64,
-    /// Whether each minibatch holds `batch_size / classes` images of every class (the rest
+    /// Whether each minibatch contains `batch_size / classes` images of every class (the rest
     /// drawn from rotating classes) rather than a uniform shuffle.
     pub balanced: bool,
-    /// How the learning rate changes over the run.
+    /// Learning-rate schedule of the run.
     #[serde(default)]
     pub schedule: LearningRateSchedule,
     /// The orthogonal-template penalty added to the cross-entropy, if any.
@@ -151,7 +151,7 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     picked.mean().neg()
 }
 
-/// The minibatches of one epoch, as lists of example indices.
+/// Draws the minibatches of one epoch, as lists of example indices.
 fn epoch_batches(labels: &[u8], classes: usize, config: &TrainConfig, rng: &mut StdRng) -> Vec<Vec<usize>> {
     let count = labels.len();
     let batch = config.batch_size.min(count);
@@ -327,7 +327,7 @@ impl Trainer {
     }
 }
 
-/// An empty stand-in that lets the optimizer take the network by value.
+/// Returns an empty stand-in so that the optimizer can take the network by value.
 fn placeholder(network: &Network) -> Network {
     network.without_layers()
 }
