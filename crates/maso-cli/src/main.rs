@@ -4,6 +4,7 @@ mod analysis;
 mod commands;
 mod figures;
 mod output;
+mod plots;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -28,6 +29,11 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Compute A[x] and b[x] for chosen examples and write templates (.npy and PNG).
     Templates(commands::templates::TemplatesArgs),
+    /// Run experiments that test claims of the spline theory.
+    Experiment {
+        #[command(subcommand)]
+        command: commands::experiment::ExperimentCommand,
+    },
     /// Download and convert data sets.
     Data {
         #[command(subcommand)]
@@ -103,6 +109,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Templates(args) => commands::templates::run(&args),
+        Command::Experiment { command } => commands::experiment::run(&command),
         Command::Data { command: DataCommand::Fetch { name, cache } } => commands::data::fetch(&name, cache),
     }
 }
