@@ -60,8 +60,9 @@ pub enum MasoError {
         source: serde_json::Error,
     },
 
-    /// A checkpoint's weights do not match the network that its configuration describes.
-    #[error("checkpoint weights in {} do not match the network: {detail}", path.display())]
+    /// A checkpoint file is invalid: its weights do not match the network that its
+    /// configuration describes, its format is unsupported, or it cannot be parsed.
+    #[error("invalid checkpoint file {}: {detail}", path.display())]
     Checkpoint { path: PathBuf, detail: String },
 }
 

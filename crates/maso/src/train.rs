@@ -195,6 +195,10 @@ fn epoch_batches(labels: &[u8], classes: usize, config: &TrainConfig, rng: &mut 
 }
 
 /// A network being trained, with its optimizer state and history.
+///
+/// NOTE: burn's flex backend draws weight initializations and dropout masks from one random
+/// generator per process, so trainers running on several threads at once are not
+/// reproducible from their seeds. Run them one after another for repeatable results.
 pub struct Trainer {
     /// The network, on an autodiff device.
     pub network: Network,

@@ -5,17 +5,17 @@
 //! (mean and standard deviation over seeds) and plots them.
 
 use super::data::DataArgs;
-use super::train::{train_loop, write_metrics};
+use super::train::{PenaltyArgs, train_loop, write_metrics};
 use crate::DeviceArgs;
 use crate::plots::{Series, line_plot_svg};
 use anyhow::{Context, Result, bail};
 use burn::module::Module;
 use burn::tensor::Device;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use maso::arch::Architecture;
 use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer};
 use maso::data::{Normalization, images_tensor};
-use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind, mean_template_cosine};
+use maso::penalty::mean_template_cosine;
 use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate};
 use maso::{AffineOptions, FeatureShape, Network, affine_map};
 use maso_data::Dataset;
@@ -57,33 +57,14 @@ pub struct OrthoArgs {
     /// Adam learning rate (constant, as in the spline-theory authors' runs).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// Which templates the penalty reads.
-    #[arg(long, value_enum, default_value_t = Kind::Templates)]
-    pub ortho_kind: Kind,
-    /// How the per-example penalty is computed.
-    #[arg(long, value_enum, default_value_t = Estimator::Rademacher)]
-    pub ortho_estimator: Estimator,
-    /// Class pairs or sign-vector probes per example for the estimators.
-    #[arg(long, default_value_t = 1)]
-    pub ortho_samples: usize,
+    /// Penalty options; --ortho is ignored in favour of --lambdas.
+    #[command(flatten)]
+    pub penalty: PenaltyArgs,
     /// Test images whose templates measure orthogonality.
     #[arg(long, default_value_t = 500)]
     pub cosine_examples: usize,
     #[command(flatten)]
     pub device: DeviceArgs,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum Kind {
-    Templates,
-    LastLayer,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum Estimator {
-    Exact,
-    Pairs,
-    Rademacher,
 }
 
 /// Final metrics of one run, stored as `final.json` in its directory.
@@ -105,19 +86,6 @@ struct RunResult {
     template_cosine: f64,
     /// Test accuracy after each epoch.
     test_curve: Vec<f64>,
-}
-
-fn penalty(args: &OrthoArgs, lambda: f64) -> Option<PenaltyConfig> {
-    let estimator = match args.ortho_estimator {
-        Estimator::Exact => PenaltyEstimator::Exact,
-        Estimator::Pairs => PenaltyEstimator::Pairs { pairs: args.ortho_samples },
-        Estimator::Rademacher => PenaltyEstimator::Rademacher { probes: args.ortho_samples },
-    };
-    let kind = match args.ortho_kind {
-        Kind::Templates => PenaltyKind::Templates { estimator },
-        Kind::LastLayer => PenaltyKind::LastLayer,
-    };
-    (lambda > 0.0).then_some(PenaltyConfig { weight: lambda, kind })
 }
 
 /// Mean absolute cosine between templates over the first `count` images of `data`.
@@ -142,8 +110,10 @@ fn run_one(args: &OrthoArgs, lambda: f64, seed: u64, train: &Dataset, test: &Dat
     }
     let device = args.device.device()?.autodiff();
     let (mut trainer, mut meta) = if dir.join("model.json").exists() {
-        let (network, meta) = load_checkpoint(dir, &device)?;
-        let config = meta.train.clone().context("the run's checkpoint has no training settings")?;
+        let (network, mut meta) = load_checkpoint(dir, &device)?;
+        let mut config = meta.train.clone().context("the run's checkpoint has no training settings")?;
+        config.epochs = args.epochs;
+        meta.train = Some(config.clone());
         let mut trainer = Trainer::new(network, config, meta.normalization)?;
         trainer.optimizer = load_optimizer(dir, &mut trainer.network, trainer.optimizer)?;
         trainer.history = meta.history.clone();
@@ -162,7 +132,7 @@ fn run_one(args: &OrthoArgs, lambda: f64, seed: u64, train: &Dataset, test: &Dat
             seed,
             balanced: true,
             schedule: LearningRateSchedule::Constant,
-            penalty: penalty(args, lambda),
+            penalty: args.penalty.config(lambda),
         };
         let meta = CheckpointMeta {
             format: CHECKPOINT_FORMAT,
@@ -252,7 +222,7 @@ fn write_tables(out: &Path, args: &OrthoArgs, results: &[RunResult], data_name: 
          mean |cos| between different classes' templates on {} test images.\n\n\
          | lambda | seeds | test acc (%) | train acc (%) | acc gap (%) | test loss | train loss | loss gap | template cosine |\n\
          |---|---|---|---|---|---|---|---|---|\n",
-        args.arch, args.epochs, args.batch_size, args.lr, args.ortho_kind, args.ortho_estimator, args.ortho_samples, args.cosine_examples
+        args.arch, args.epochs, args.batch_size, args.lr, args.penalty.ortho_kind, args.penalty.ortho_estimator, args.penalty.ortho_samples, args.cosine_examples
     );
     for &lambda in &args.lambdas {
         let group: Vec<&RunResult> = results.iter().filter(|r| r.lambda == lambda).collect();

@@ -70,19 +70,8 @@ pub struct TrainArgs {
     /// Shuffle uniformly instead of drawing class-balanced minibatches.
     #[arg(long)]
     pub no_balance: bool,
-    /// Weight lambda of the orthogonal-template penalty (0 trains without it).
-    #[arg(long, default_value_t = 0.0)]
-    pub ortho: f64,
-    /// Which templates the penalty reads: per-example templates or last-layer weights.
-    #[arg(long, value_enum, default_value_t = OrthoKind::Templates)]
-    pub ortho_kind: OrthoKind,
-    /// How the per-example penalty is computed: exact (all classes), pairs or rademacher
-    /// (unbiased estimators, cheaper).
-    #[arg(long, value_enum, default_value_t = OrthoEstimator::Rademacher)]
-    pub ortho_estimator: OrthoEstimator,
-    /// Class pairs or sign-vector probes per example for the estimators.
-    #[arg(long, default_value_t = 1)]
-    pub ortho_samples: usize,
+    #[command(flatten)]
+    pub penalty: PenaltyArgs,
     /// Input normalization.
     #[arg(long, value_enum, default_value_t = NormalizationArg::PerImage)]
     pub normalization: NormalizationArg,
@@ -112,24 +101,6 @@ pub enum Schedule {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum OrthoKind {
-    /// Per example: 1/(C^2 N) sum_n sum_{c != c'} <A_c[x_n], A_c'[x_n]>^2.
-    Templates,
-    /// Off-diagonal entries of W W^T for the last fully connected weights W.
-    LastLayer,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum OrthoEstimator {
-    /// All C templates per example.
-    Exact,
-    /// Random class pairs (2 pullbacks per pair).
-    Pairs,
-    /// Random sign vectors (2 pullbacks per probe).
-    Rademacher,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum NormalizationArg {
     /// Subtract each image's mean, divide by its max absolute value.
     PerImage,
@@ -156,19 +127,6 @@ impl TrainArgs {
         })
     }
 
-    fn penalty(&self) -> Option<PenaltyConfig> {
-        let estimator = match self.ortho_estimator {
-            OrthoEstimator::Exact => PenaltyEstimator::Exact,
-            OrthoEstimator::Pairs => PenaltyEstimator::Pairs { pairs: self.ortho_samples },
-            OrthoEstimator::Rademacher => PenaltyEstimator::Rademacher { probes: self.ortho_samples },
-        };
-        let kind = match self.ortho_kind {
-            OrthoKind::Templates => PenaltyKind::Templates { estimator },
-            OrthoKind::LastLayer => PenaltyKind::LastLayer,
-        };
-        (self.ortho != 0.0).then_some(PenaltyConfig { weight: self.ortho, kind })
-    }
-
     fn train_config(&self) -> TrainConfig {
         TrainConfig {
             epochs: self.epochs,
@@ -183,7 +141,7 @@ impl TrainArgs {
                 Schedule::Constant => LearningRateSchedule::Constant,
                 Schedule::Cosine => LearningRateSchedule::Cosine,
             },
-            penalty: self.penalty(),
+            penalty: self.penalty.config(self.penalty.ortho),
         }
     }
 }
@@ -254,10 +212,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let (mut trainer, mut meta) = if args.resume {
         let (network, meta) = load_checkpoint(&args.out, &device)
             .with_context(|| format!("cannot resume from {}; drop --resume to start a new run", args.out.display()))?;
-        let config = meta
+        let mut config = meta
             .train
             .clone()
             .with_context(|| format!("{} has no training settings to resume", args.out.display()))?;
+        // --epochs sets the new total; a cosine schedule stretches to it.
+        config.epochs = args.epochs;
+        let mut meta = meta;
+        meta.train = Some(config.clone());
         let mut trainer = Trainer::new(network, config, meta.normalization)?;
         trainer.optimizer = load_optimizer(&args.out, &mut trainer.network, trainer.optimizer)?;
         trainer.history = meta.history.clone();
@@ -301,4 +263,56 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         test.len()
     );
     train_loop(&mut trainer, &mut meta, &train, &test, args.epochs, &args.out)
+}
+
+/// Options of the orthogonal-template penalty, shared by `train` and `experiment ortho`.
+#[derive(Args, Debug)]
+pub struct PenaltyArgs {
+    /// Weight lambda of the orthogonal-template penalty (0 trains without it).
+    #[arg(long, default_value_t = 0.0)]
+    pub ortho: f64,
+    /// Which templates the penalty compares: per-example templates or last-layer weights.
+    #[arg(long, value_enum, default_value_t = OrthoKind::Templates)]
+    pub ortho_kind: OrthoKind,
+    /// Evaluation of the per-example penalty: exact (all classes), pairs or rademacher
+    /// (unbiased estimators, cheaper).
+    #[arg(long, value_enum, default_value_t = OrthoEstimator::Rademacher)]
+    pub ortho_estimator: OrthoEstimator,
+    /// Class pairs or sign-vector probes per example for the estimators.
+    #[arg(long, default_value_t = 1)]
+    pub ortho_samples: usize,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum OrthoKind {
+    /// Per example: 1/(C^2 N) sum_n sum_{c != c'} <A_c[x_n], A_c'[x_n]>^2.
+    Templates,
+    /// Off-diagonal entries of W W^T for the last fully connected weights W.
+    LastLayer,
+}
+
+#[derive(ValueEnum, Clone, Copy, Debug)]
+pub enum OrthoEstimator {
+    /// All C templates per example.
+    Exact,
+    /// Random class pairs (2 pullbacks per pair).
+    Pairs,
+    /// Random sign vectors (2 pullbacks per probe).
+    Rademacher,
+}
+
+impl PenaltyArgs {
+    /// The penalty with weight `lambda`, or `None` for `lambda = 0`.
+    pub fn config(&self, lambda: f64) -> Option<PenaltyConfig> {
+        let estimator = match self.ortho_estimator {
+            OrthoEstimator::Exact => PenaltyEstimator::Exact,
+            OrthoEstimator::Pairs => PenaltyEstimator::Pairs { pairs: self.ortho_samples },
+            OrthoEstimator::Rademacher => PenaltyEstimator::Rademacher { probes: self.ortho_samples },
+        };
+        let kind = match self.ortho_kind {
+            OrthoKind::Templates => PenaltyKind::Templates { estimator },
+            OrthoKind::LastLayer => PenaltyKind::LastLayer,
+        };
+        (lambda != 0.0).then_some(PenaltyConfig { weight: lambda, kind })
+    }
 }
