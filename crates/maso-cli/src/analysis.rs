@@ -16,18 +16,31 @@ pub const GRID_OUTPUTS: usize = 16;
 /// `logits.npy` `[N, K]`, `labels.npy`, `predictions.npy` and `indices.npy` `[N]`, and
 /// `templates.png` for the first examples.
 pub fn write_templates(dir: &Path, templates: &Templates, data: &Dataset) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|error| anyhow::anyhow!("cannot create {}: {error}", dir.display()))?;
+    std::fs::create_dir_all(dir)
+        .map_err(|error| anyhow::anyhow!("cannot create {}: {error}", dir.display()))?;
     let n = templates.len();
     let k = templates.outputs;
     let [c, h, w] = data.shape;
-    let labels: Vec<i64> = templates.indices.iter().map(|&i| data.labels[i] as i64).collect();
+    let labels: Vec<i64> = templates
+        .indices
+        .iter()
+        .map(|&i| data.labels[i] as i64)
+        .collect();
     let predictions = templates.predictions();
     let as_i64 = |values: &[usize]| values.iter().map(|&v| v as i64).collect::<Vec<_>>();
 
     write_npy_f32(&dir.join("inputs.npy"), &templates.inputs, &[n, c, h, w])?;
-    write_npy_f32(&dir.join("templates.npy"), &templates.slopes, &[n, k, c, h, w])?;
+    write_npy_f32(
+        &dir.join("templates.npy"),
+        &templates.slopes,
+        &[n, k, c, h, w],
+    )?;
     write_npy_f32(&dir.join("offsets.npy"), &templates.offsets, &[n, k])?;
-    write_npy_f32(&dir.join("logits.npy"), &templates.outputs_reference, &[n, k])?;
+    write_npy_f32(
+        &dir.join("logits.npy"),
+        &templates.outputs_reference,
+        &[n, k],
+    )?;
     write_npy_i64(&dir.join("labels.npy"), &labels, &[n])?;
     write_npy_i64(&dir.join("predictions.npy"), &as_i64(&predictions), &[n])?;
     write_npy_i64(&dir.join("indices.npy"), &as_i64(&templates.indices), &[n])?;

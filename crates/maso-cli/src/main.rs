@@ -12,7 +12,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "maso", version, about = "Exact spline (MASO) view of deep networks: templates, region codes, training")]
+#[command(
+    name = "maso",
+    version,
+    about = "Exact spline (MASO) view of deep networks: templates, region codes, training"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -105,19 +109,24 @@ impl DeviceArgs {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Demo(args) => commands::demo::run(&args.out, args.epochs, args.seed, &args.device.device()?),
+        Command::Demo(args) => {
+            commands::demo::run(&args.out, args.epochs, args.seed, &args.device.device()?)
+        }
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Templates(args) => commands::templates::run(&args),
         Command::Experiment { command } => commands::experiment::run(&command),
-        Command::Data { command: DataCommand::Fetch { name, cache } } => commands::data::fetch(&name, cache),
+        Command::Data {
+            command: DataCommand::Fetch { name, cache },
+        } => commands::data::fetch(&name, cache),
     }
 }
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("MASO_LOG").unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_env("MASO_LOG")
+                .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
         .with_target(false)

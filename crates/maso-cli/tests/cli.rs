@@ -10,7 +10,9 @@ use tempfile::TempDir;
 /// Cargo's scratch directory for integration tests. Statics are never dropped, so files
 /// shared by several tests live here rather than in a `TempDir`.
 fn scratch(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_TARGET_TMPDIR")).join("maso-cli").join(name)
+    Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("maso-cli")
+        .join(name)
 }
 
 /// Runs `maso` with `args`, with an empty cache directory.
@@ -63,8 +65,17 @@ fn path_str(path: &Path) -> &str {
 fn train(out: &Path, epochs: usize, resume: bool) -> Output {
     let epochs = epochs.to_string();
     let mut args = vec![
-        "train", "--out", path_str(out), "--arch", "mlp", "--widths", "32", "--epochs", &epochs,
-        "--train-limit", "300",
+        "train",
+        "--out",
+        path_str(out),
+        "--arch",
+        "mlp",
+        "--widths",
+        "32",
+        "--epochs",
+        &epochs,
+        "--train-limit",
+        "300",
     ];
     if resume {
         args.push("--resume");
@@ -93,7 +104,10 @@ fn tensor_bytes(safetensors: &[u8]) -> &[u8] {
 
 fn data_rows(csv: &Path) -> usize {
     let text = fs::read_to_string(csv).expect("metrics.csv exists after training");
-    text.lines().skip(1).filter(|line| !line.trim().is_empty()).count()
+    text.lines()
+        .skip(1)
+        .filter(|line| !line.trim().is_empty())
+        .count()
 }
 
 #[test]
@@ -102,8 +116,13 @@ fn eval_prints_accuracy_json() {
 
     let output = maso(&["eval", "--model", path_str(model)]);
     assert_success(&output, "maso eval");
-    let report: serde_json::Value = serde_json::from_str(&stdout(&output))
-        .unwrap_or_else(|error| panic!("maso eval should print JSON ({error}):\n{}", stdout(&output)));
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&output)).unwrap_or_else(|error| {
+            panic!(
+                "maso eval should print JSON ({error}):\n{}",
+                stdout(&output)
+            )
+        });
     let accuracy = report["accuracy"]
         .as_f64()
         .unwrap_or_else(|| panic!("the report should have a numeric accuracy: {report}"));
@@ -120,7 +139,10 @@ fn eval_prints_accuracy_json() {
         accuracy, trained_accuracy,
         "maso eval should reproduce the test accuracy that training recorded"
     );
-    assert_eq!(report["examples"], 1000, "eval should use the 1,000 embedded test images: {report}");
+    assert_eq!(
+        report["examples"], 1000,
+        "eval should use the 1,000 embedded test images: {report}"
+    );
 }
 
 #[test]
@@ -128,10 +150,26 @@ fn templates_writes_outputs() {
     let model = trained();
     let out = TempDir::new().unwrap();
 
-    let output = maso(&["templates", "--model", path_str(model), "--count", "3", "--out", path_str(out.path())]);
+    let output = maso(&[
+        "templates",
+        "--model",
+        path_str(model),
+        "--count",
+        "3",
+        "--out",
+        path_str(out.path()),
+    ]);
     assert_success(&output, "maso templates");
-    for file in ["templates.npy", "offsets.npy", "templates.png", "summary.json"] {
-        assert!(out.path().join(file).is_file(), "maso templates should write {file}");
+    for file in [
+        "templates.npy",
+        "offsets.npy",
+        "templates.png",
+        "summary.json",
+    ] {
+        assert!(
+            out.path().join(file).is_file(),
+            "maso templates should write {file}"
+        );
     }
     let templates = fs::read(out.path().join("templates.npy")).unwrap();
     let header = String::from_utf8_lossy(&templates[..templates.len().min(128)]).into_owned();
@@ -140,7 +178,8 @@ fn templates_writes_outputs() {
         "templates.npy should hold 3 examples x 10 classes x 1x28x28: {header}"
     );
     let summary: serde_json::Value =
-        serde_json::from_str(&fs::read_to_string(out.path().join("summary.json")).unwrap()).unwrap();
+        serde_json::from_str(&fs::read_to_string(out.path().join("summary.json")).unwrap())
+            .unwrap();
     let residual = summary["max_relative_residual"]
         .as_f64()
         .unwrap_or_else(|| panic!("summary.json should have max_relative_residual: {summary}"));
@@ -155,9 +194,15 @@ fn train_into_checkpoint_needs_resume() {
     let model = trained();
 
     let output = train(model, 1, false);
-    assert_failure(&output, "maso train into an existing checkpoint without --resume");
+    assert_failure(
+        &output,
+        "maso train into an existing checkpoint without --resume",
+    );
     let message = stderr(&output);
-    assert!(message.contains("--resume"), "the message should suggest --resume: {message}");
+    assert!(
+        message.contains("--resume"),
+        "the message should suggest --resume: {message}"
+    );
 }
 
 #[test]
@@ -167,7 +212,11 @@ fn resume_continues_to_epochs() {
         let entry = entry.unwrap();
         fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
     }
-    assert_eq!(data_rows(&dir.path().join("metrics.csv")), 1, "the copied run has one epoch");
+    assert_eq!(
+        data_rows(&dir.path().join("metrics.csv")),
+        1,
+        "the copied run has one epoch"
+    );
 
     let output = train(dir.path(), 2, true);
     assert_success(&output, "maso train --resume --epochs 2");
@@ -178,7 +227,9 @@ fn resume_continues_to_epochs() {
     );
     let meta: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(dir.path().join("model.json")).unwrap()).unwrap();
-    let history = meta["history"].as_array().expect("model.json has a history list");
+    let history = meta["history"]
+        .as_array()
+        .expect("model.json has a history list");
     assert_eq!(history.len(), 2, "model.json should record both epochs");
 
     let straight = TempDir::new().unwrap();
@@ -196,9 +247,16 @@ fn eval_missing_model_names_path() {
     let missing = "/nonexistent/maso-model";
 
     let output = maso(&["eval", "--model", missing]);
-    assert_eq!(output.status.code(), Some(1), "a missing model should exit with status 1");
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "a missing model should exit with status 1"
+    );
     let message = stderr(&output);
-    assert!(message.contains(missing), "the message should name {missing}: {message}");
+    assert!(
+        message.contains(missing),
+        "the message should name {missing}: {message}"
+    );
 }
 
 #[test]
@@ -206,14 +264,31 @@ fn unknown_data_lists_names() {
     let out = TempDir::new().unwrap();
     let checkpoint = out.path().join("checkpoint");
 
-    let output = maso(&["train", "--out", path_str(&checkpoint), "--data", "nonsense", "--epochs", "1"]);
+    let output = maso(&[
+        "train",
+        "--out",
+        path_str(&checkpoint),
+        "--data",
+        "nonsense",
+        "--epochs",
+        "1",
+    ]);
     assert_failure(&output, "maso train --data nonsense");
     let message = stderr(&output);
-    assert!(message.contains("nonsense"), "the message should name the invalid value: {message}");
+    assert!(
+        message.contains("nonsense"),
+        "the message should name the invalid value: {message}"
+    );
     for name in ["mnist-embedded", "fashion-mnist", "cifar10"] {
-        assert!(message.contains(name), "the message should list {name}: {message}");
+        assert!(
+            message.contains(name),
+            "the message should list {name}: {message}"
+        );
     }
-    assert!(!checkpoint.exists(), "a rejected run should not create its output directory");
+    assert!(
+        !checkpoint.exists(),
+        "a rejected run should not create its output directory"
+    );
 }
 
 #[test]
@@ -221,19 +296,42 @@ fn unknown_arch_lists_names() {
     let out = TempDir::new().unwrap();
     let checkpoint = out.path().join("checkpoint");
 
-    let output = maso(&["train", "--out", path_str(&checkpoint), "--arch", "vgg", "--epochs", "1"]);
+    let output = maso(&[
+        "train",
+        "--out",
+        path_str(&checkpoint),
+        "--arch",
+        "vgg",
+        "--epochs",
+        "1",
+    ]);
     assert_failure(&output, "maso train --arch vgg");
     let message = stderr(&output);
-    assert!(message.contains("vgg"), "the message should name the unknown architecture: {message}");
+    assert!(
+        message.contains("vgg"),
+        "the message should name the unknown architecture: {message}"
+    );
     for name in ["mlp", "small-cnn", "large-cnn", "resnet"] {
-        assert!(message.contains(name), "the message should list {name}: {message}");
+        assert!(
+            message.contains(name),
+            "the message should list {name}: {message}"
+        );
     }
-    assert!(!checkpoint.exists(), "a rejected run should not create its output directory");
+    assert!(
+        !checkpoint.exists(),
+        "a rejected run should not create its output directory"
+    );
 }
 
 #[test]
 fn help_pages_exit_zero() {
-    let commands: [&[&str]; 5] = [&["demo"], &["train"], &["eval"], &["templates"], &["data", "fetch"]];
+    let commands: [&[&str]; 5] = [
+        &["demo"],
+        &["train"],
+        &["eval"],
+        &["templates"],
+        &["data", "fetch"],
+    ];
     for command in commands {
         let mut args = command.to_vec();
         args.push("--help");

@@ -16,8 +16,18 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use std::time::Instant;
 
-fn step_seconds(network: &mut Network, estimator: Option<PenaltyEstimator>, batch: usize, steps: usize, device: &Device) -> f64 {
-    let mut optimizer = OptimizerConfig::Sgd { learning_rate: 0.01, momentum: 0.9 }.init();
+fn step_seconds(
+    network: &mut Network,
+    estimator: Option<PenaltyEstimator>,
+    batch: usize,
+    steps: usize,
+    device: &Device,
+) -> f64 {
+    let mut optimizer = OptimizerConfig::Sgd {
+        learning_rate: 0.01,
+        momentum: 0.9,
+    }
+    .init();
     let mut rng = StdRng::seed_from_u64(0);
     let mut samples = Vec::new();
     for step in 0..steps + 2 {
@@ -49,10 +59,14 @@ fn main() -> Result<(), maso::MasoError> {
     let steps: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
     let device = Device::flex().autodiff();
     device.seed(0);
-    let mut network = Architecture::SmallCnn.config(FeatureShape::new(1, 28, 28), 10)?.init(&device)?;
+    let mut network = Architecture::SmallCnn
+        .config(FeatureShape::new(1, 28, 28), 10)?
+        .init(&device)?;
 
     let plain = step_seconds(&mut network, None, batch, steps, &device);
-    println!("{{\"method\": \"cross-entropy only\", \"batch\": {batch}, \"step_seconds\": {plain:.4}, \"ratio\": 1.0}}");
+    println!(
+        "{{\"method\": \"cross-entropy only\", \"batch\": {batch}, \"step_seconds\": {plain:.4}, \"ratio\": 1.0}}"
+    );
     let estimators = [
         ("exact", PenaltyEstimator::Exact),
         ("pairs 1", PenaltyEstimator::Pairs { pairs: 1 }),
@@ -73,10 +87,13 @@ fn main() -> Result<(), maso::MasoError> {
     let x = Tensor::<2>::random([batch, 784], Distribution::Normal(0.0, 1.0), &eval_device);
     let (_, pieces) = eval.forward_pieces(x, Mode::Eval, eval.depth());
     let mut rng = StdRng::seed_from_u64(1);
-    let exact = template_penalty(&eval, &pieces, batch, PenaltyEstimator::Exact, &mut rng).into_scalar::<f64>();
+    let exact = template_penalty(&eval, &pieces, batch, PenaltyEstimator::Exact, &mut rng)
+        .into_scalar::<f64>();
     for (name, estimator) in estimators.into_iter().skip(1) {
         let draws: Vec<f64> = (0..50)
-            .map(|_| template_penalty(&eval, &pieces, batch, estimator, &mut rng).into_scalar::<f64>())
+            .map(|_| {
+                template_penalty(&eval, &pieces, batch, estimator, &mut rng).into_scalar::<f64>()
+            })
             .collect();
         let mean = draws.iter().sum::<f64>() / draws.len() as f64;
         let var = draws.iter().map(|d| (d - mean).powi(2)).sum::<f64>() / (draws.len() - 1) as f64;

@@ -36,7 +36,10 @@ fn main() -> Result<(), maso::MasoError> {
     let architectures = [
         Architecture::mlp(vec![256, 256]),
         Architecture::SmallCnn,
-        Architecture::ResNet { blocks: 1, width: 32 },
+        Architecture::ResNet {
+            blocks: 1,
+            width: 32,
+        },
     ];
     for architecture in architectures {
         let train_device = device.clone().autodiff();
@@ -46,7 +49,8 @@ fn main() -> Result<(), maso::MasoError> {
             .init(&train_device)?;
         // Two training-mode passes give batch norm non-trivial running statistics.
         for _ in 0..2 {
-            let x = Tensor::<2>::random([batch, 784], Distribution::Normal(0.0, 1.0), &train_device);
+            let x =
+                Tensor::<2>::random([batch, 784], Distribution::Normal(0.0, 1.0), &train_device);
             let _ = network.forward(x, Mode::Train);
         }
         let network = network.valid();
@@ -57,7 +61,8 @@ fn main() -> Result<(), maso::MasoError> {
             let _ = y.into_data();
         });
         let templates = time(repeats, || {
-            let map = affine_map(&network, x.clone(), AffineOptions::default()).expect("valid input");
+            let map =
+                affine_map(&network, x.clone(), AffineOptions::default()).expect("valid input");
             let _ = map.slopes.into_data();
             let _ = map.offsets.into_data();
         });

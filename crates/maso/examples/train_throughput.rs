@@ -19,15 +19,21 @@ fn main() -> Result<(), maso::MasoError> {
     let device = Device::flex().autodiff();
     device.seed(0);
     for architecture in [Architecture::SmallCnn, Architecture::mlp(vec![256, 256])] {
-        let mut network = architecture.config(FeatureShape::new(1, 28, 28), 10)?.init(&device)?;
-        let optimizer_config = OptimizerConfig::Sgd { learning_rate: 0.01, momentum: 0.9 };
+        let mut network = architecture
+            .config(FeatureShape::new(1, 28, 28), 10)?
+            .init(&device)?;
+        let optimizer_config = OptimizerConfig::Sgd {
+            learning_rate: 0.01,
+            momentum: 0.9,
+        };
         let mut optimizer = optimizer_config.init();
         let mut rates = Vec::new();
         for repeat in 0..4 {
             let start = Instant::now();
             for _ in 0..steps {
                 let x = Tensor::<2>::random([batch, 784], Distribution::Normal(0.0, 1.0), &device);
-                let labels = Tensor::<1, Int>::random([batch], Distribution::Uniform(0.0, 10.0), &device);
+                let labels =
+                    Tensor::<1, Int>::random([batch], Distribution::Uniform(0.0, 10.0), &device);
                 let loss = cross_entropy(network.forward(x, Mode::Train), labels);
                 let grads = GradientsParams::from_grads(loss.backward(), &network);
                 network = optimizer.step(0.01, network, grads);

@@ -102,7 +102,10 @@ impl FromStr for Architecture {
             "mlp" => Ok(Self::mlp(vec![256, 256])),
             "small-cnn" => Ok(Self::SmallCnn),
             "large-cnn" => Ok(Self::LargeCnn),
-            "resnet" => Ok(Self::ResNet { blocks: 1, width: 32 }),
+            "resnet" => Ok(Self::ResNet {
+                blocks: 1,
+                width: 32,
+            }),
             other => Err(MasoError::Unknown {
                 kind: "architecture".into(),
                 name: other.into(),
@@ -251,7 +254,11 @@ mod tests {
     use burn::tensor::Device;
 
     fn output(arch: &Architecture, input: FeatureShape) -> FeatureShape {
-        arch.config(input, 10).unwrap().init(&Device::flex()).unwrap().output_shape()
+        arch.config(input, 10)
+            .unwrap()
+            .init(&Device::flex())
+            .unwrap()
+            .output_shape()
     }
 
     #[test]
@@ -260,7 +267,11 @@ mod tests {
         for name in ARCHITECTURE_NAMES {
             let arch: Architecture = name.parse().unwrap();
             for shape in shapes {
-                assert_eq!(output(&arch, shape), FeatureShape::flat(10), "{name} on {shape}");
+                assert_eq!(
+                    output(&arch, shape),
+                    FeatureShape::flat(10),
+                    "{name} on {shape}"
+                );
             }
         }
     }
@@ -290,11 +301,14 @@ mod tests {
 
     #[test]
     fn resnet_downsamples_twice() {
-        let network = Architecture::ResNet { blocks: 2, width: 8 }
-            .config(FeatureShape::new(1, 28, 28), 10)
-            .unwrap()
-            .init(&Device::flex())
-            .unwrap();
+        let network = Architecture::ResNet {
+            blocks: 2,
+            width: 8,
+        }
+        .config(FeatureShape::new(1, 28, 28), 10)
+        .unwrap()
+        .init(&Device::flex())
+        .unwrap();
         let global_pool_input = network.layers[network.depth() - 2].input_shape();
         assert_eq!(global_pool_input, FeatureShape::new(32, 7, 7));
     }

@@ -65,7 +65,11 @@ fn temporary(path: &Path) -> PathBuf {
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MasoError {
     let path = path.to_path_buf();
-    move |source| MasoError::Io { action, path, source }
+    move |source| MasoError::Io {
+        action,
+        path,
+        source,
+    }
 }
 
 fn rename(from: &Path, to: &Path) -> Result<()> {
@@ -97,10 +101,12 @@ pub fn save_checkpoint(
     if let Some(optimizer) = optimizer {
         let path = optimizer_path(dir);
         let partial = temporary(&path);
-        optimizer.save(&partial).map_err(|error| MasoError::Checkpoint {
-            path: path.clone(),
-            detail: format!("failed to write the optimizer state: {error}"),
-        })?;
+        optimizer
+            .save(&partial)
+            .map_err(|error| MasoError::Checkpoint {
+                path: path.clone(),
+                detail: format!("failed to write the optimizer state: {error}"),
+            })?;
         rename(&partial, &path)?;
     }
 
@@ -155,26 +161,42 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Network, Checkpoi
         });
     }
     let mut store = SafetensorsStore::from_file(&path);
-    let applied = network
-        .load_from(&mut store)
-        .map_err(|error| {
-            let detail = match error {
-                // burn's validation lists every mis-shaped, missing or unexpected tensor.
-                SafetensorsStoreError::ValidationFailed(mismatches) => {
-                    format!("{mismatches}; the weights belong to another architecture")
-                }
-                other => format!("failed to read the weights ({other}); the file may be truncated or not safetensors"),
-            };
-            MasoError::Checkpoint { path: path.clone(), detail }
-        })?;
+    let applied = network.load_from(&mut store).map_err(|error| {
+        let detail = match error {
+            // burn's validation lists every mis-shaped, missing or unexpected tensor.
+            SafetensorsStoreError::ValidationFailed(mismatches) => {
+                format!("{mismatches}; the weights belong to another architecture")
+            }
+            other => format!(
+                "failed to read the weights ({other}); the file may be truncated or not safetensors"
+            ),
+        };
+        MasoError::Checkpoint {
+            path: path.clone(),
+            detail,
+        }
+    })?;
     let mut problems = Vec::new();
-    problems.extend(applied.missing.iter().map(|(name, _)| format!("missing tensor `{name}`")));
-    problems.extend(applied.unused.iter().map(|name| format!("unexpected tensor `{name}`")));
+    problems.extend(
+        applied
+            .missing
+            .iter()
+            .map(|(name, _)| format!("missing tensor `{name}`")),
+    );
+    problems.extend(
+        applied
+            .unused
+            .iter()
+            .map(|name| format!("unexpected tensor `{name}`")),
+    );
     problems.extend(applied.errors.iter().map(|error| format!("{error}")));
     if !problems.is_empty() {
         return Err(MasoError::Checkpoint {
             path,
-            detail: format!("{}; the weights belong to another architecture", problems.join(", ")),
+            detail: format!(
+                "{}; the weights belong to another architecture",
+                problems.join(", ")
+            ),
         });
     }
     Ok((network, meta))
@@ -193,7 +215,11 @@ pub fn load_checkpoint(dir: &Path, device: &Device) -> Result<(Network, Checkpoi
 ///
 /// When the file is missing or unreadable, or the state names a parameter that `network`
 /// does not have.
-pub fn load_optimizer(dir: &Path, network: &mut Network, optimizer: ModuleOptimizer) -> Result<ModuleOptimizer> {
+pub fn load_optimizer(
+    dir: &Path,
+    network: &mut Network,
+    optimizer: ModuleOptimizer,
+) -> Result<ModuleOptimizer> {
     let path = optimizer_path(dir);
     let failed = |error: &dyn std::fmt::Display| MasoError::Checkpoint {
         path: path.clone(),
@@ -205,10 +231,16 @@ pub fn load_optimizer(dir: &Path, network: &mut Network, optimizer: ModuleOptimi
     let ids: HashMap<String, ParamId> = reader
         .metadata()
         .iter()
-        .filter_map(|(id, param_path)| Some((param_path.clone(), ParamId::from(id.parse::<u64>().ok()?))))
+        .filter_map(|(id, param_path)| {
+            Some((param_path.clone(), ParamId::from(id.parse::<u64>().ok()?)))
+        })
         .collect();
 
-    let mut restorer = RestoreParamIds { path: Vec::new(), ids: &ids, restored: HashSet::new() };
+    let mut restorer = RestoreParamIds {
+        path: Vec::new(),
+        ids: &ids,
+        restored: HashSet::new(),
+    };
     let owned = std::mem::replace(network, network.without_layers());
     *network = owned.map(&mut restorer);
     let mut unknown: Vec<&str> = ids

@@ -43,7 +43,8 @@ impl Normalization {
                 out.extend(pixels.iter().map(|&p| (p as f32 / 255.0 - mean) / std))
             }
             Self::PerImage => {
-                let mean = pixels.iter().map(|&p| p as f32).sum::<f32>() / pixels.len().max(1) as f32;
+                let mean =
+                    pixels.iter().map(|&p| p as f32).sum::<f32>() / pixels.len().max(1) as f32;
                 let peak = pixels
                     .iter()
                     .map(|&p| (p as f32 - mean).abs())
@@ -81,7 +82,12 @@ pub fn check_dataset(data: &Dataset, shape: FeatureShape, classes: usize) -> Res
 }
 
 /// Builds the normalized images `indices` of `data` as a `[indices.len(), features]` tensor.
-pub fn images_tensor(data: &Dataset, indices: &[usize], normalization: Normalization, device: &Device) -> Tensor<2> {
+pub fn images_tensor(
+    data: &Dataset,
+    indices: &[usize],
+    normalization: Normalization,
+    device: &Device,
+) -> Tensor<2> {
     let features = data.image_len();
     let mut values = Vec::with_capacity(indices.len() * features);
     for &i in indices {

@@ -27,10 +27,10 @@ pub use error::{MasoError, Result};
 pub use layer::{Layer, LayerConfig, MasoLayer, Mode, Piece};
 pub use network::{Network, NetworkConfig};
 pub use shape::FeatureShape;
-pub mod data;
-pub mod train;
 pub mod checkpoint;
+pub mod data;
 pub mod templates;
+pub mod train;
 
 /// The README's examples, compiled and run as doctests.
 #[doc = include_str!("../../../README.md")]

@@ -90,7 +90,10 @@ impl Network {
 
     /// Returns the architecture, for checkpoints.
     pub fn config(&self) -> NetworkConfig {
-        NetworkConfig::new(self.input, self.layers.iter().map(MasoLayer::config).collect())
+        NetworkConfig::new(
+            self.input,
+            self.layers.iter().map(MasoLayer::config).collect(),
+        )
     }
 
     /// Checks that `x` is a non-empty `[batch, input features]` batch of finite values.
@@ -106,11 +109,21 @@ impl Network {
         if features != self.input.numel() {
             return Err(MasoError::shape(
                 "network input",
-                format!("[batch, {}] (one {} input per row)", self.input.numel(), self.input),
+                format!(
+                    "[batch, {}] (one {} input per row)",
+                    self.input.numel(),
+                    self.input
+                ),
                 format!("[{batch}, {features}]"),
             ));
         }
-        let non_finite = x.clone().is_finite().bool_not().int().sum().into_scalar::<i64>();
+        let non_finite = x
+            .clone()
+            .is_finite()
+            .bool_not()
+            .int()
+            .sum()
+            .into_scalar::<i64>();
         if non_finite > 0 {
             return Err(MasoError::NonFinite {
                 what: "the input batch".into(),
@@ -142,7 +155,12 @@ impl Network {
     /// # Panics
     ///
     /// If `depth` exceeds [`Network::depth`].
-    pub fn forward_pieces(&self, x: Tensor<2>, mode: Mode, depth: usize) -> (Tensor<2>, Vec<Piece>) {
+    pub fn forward_pieces(
+        &self,
+        x: Tensor<2>,
+        mode: Mode,
+        depth: usize,
+    ) -> (Tensor<2>, Vec<Piece>) {
         let mut pieces = Vec::with_capacity(depth);
         let mut x = x;
         for layer in &self.layers[..depth] {
@@ -176,12 +194,19 @@ impl Network {
     ///
     /// `cotangent` is `[batch * per_example, output features of layer pieces.len()]`, row
     /// `n * per_example + j` being the `j`-th cotangent of example `n`.
-    pub fn pullback(&self, cotangent: Tensor<2>, pieces: &[Piece], per_example: usize) -> Tensor<2> {
+    pub fn pullback(
+        &self,
+        cotangent: Tensor<2>,
+        pieces: &[Piece],
+        per_example: usize,
+    ) -> Tensor<2> {
         self.layers[..pieces.len()]
             .iter()
             .zip(pieces)
             .rev()
-            .fold(cotangent, |g, (layer, piece)| layer.pullback(g, piece, per_example))
+            .fold(cotangent, |g, (layer, piece)| {
+                layer.pullback(g, piece, per_example)
+            })
     }
 
     /// Returns a network with this input shape and no layers.

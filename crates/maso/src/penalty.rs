@@ -73,7 +73,8 @@ impl PenaltyConfig {
             ));
         }
         if let PenaltyKind::Templates {
-            estimator: PenaltyEstimator::Pairs { pairs: 0 } | PenaltyEstimator::Rademacher { probes: 0 },
+            estimator:
+                PenaltyEstimator::Pairs { pairs: 0 } | PenaltyEstimator::Rademacher { probes: 0 },
         } = self.kind
         {
             return Err(MasoError::config(
@@ -96,7 +97,10 @@ fn cotangents(
     device: &Device,
 ) -> (Tensor<2>, usize) {
     match estimator {
-        PenaltyEstimator::Exact => (crate::affine::identity_cotangents(batch, classes, device), classes),
+        PenaltyEstimator::Exact => (
+            crate::affine::identity_cotangents(batch, classes, device),
+            classes,
+        ),
         PenaltyEstimator::Pairs { pairs } => {
             let mut values = vec![0.0f32; batch * 2 * pairs * classes];
             for row in 0..batch * pairs {
@@ -136,9 +140,16 @@ pub fn template_penalty(
     estimator: PenaltyEstimator,
     rng: &mut StdRng,
 ) -> Tensor<1> {
-    assert_eq!(pieces.len(), network.depth(), "the penalty needs the pieces of every layer");
+    assert_eq!(
+        pieces.len(),
+        network.depth(),
+        "the penalty needs the pieces of every layer"
+    );
     let classes = network.output_shape().numel();
-    assert!(classes >= 2, "the template penalty needs at least two classes");
+    assert!(
+        classes >= 2,
+        "the template penalty needs at least two classes"
+    );
     let device = network_device(network);
     let features = network.input_shape().numel();
     let (cotangent, rows) = cotangents(estimator, batch, classes, rng, &device);
@@ -151,7 +162,8 @@ pub fn template_penalty(
         PenaltyEstimator::Exact => {
             let gram = templates.clone().matmul(templates.swap_dims(1, 2));
             let squares = gram.square();
-            let diagonal = squares.clone() * Tensor::<2>::eye(classes, &device).unsqueeze_dim::<3>(0);
+            let diagonal =
+                squares.clone() * Tensor::<2>::eye(classes, &device).unsqueeze_dim::<3>(0);
             (squares.sum() - diagonal.sum()).mul_scalar(scale)
         }
         PenaltyEstimator::Pairs { pairs } => {
@@ -161,12 +173,17 @@ pub fn template_penalty(
             let products = (first * second).sum_dim(3).square();
             // Each sampled pair stands for all C (C - 1) ordered pairs.
             let pairs_total = (classes * (classes - 1)) as f64;
-            products.sum().mul_scalar(scale * pairs_total / pairs as f64)
+            products
+                .sum()
+                .mul_scalar(scale * pairs_total / pairs as f64)
         }
         PenaltyEstimator::Rademacher { probes } => {
             let norms = templates.square().sum_dim(2).reshape([batch, probes, 2]);
             let difference = norms.clone().narrow(2, 0, 1) - norms.narrow(2, 1, 1);
-            difference.square().sum().mul_scalar(scale / (4.0 * probes as f64))
+            difference
+                .square()
+                .sum()
+                .mul_scalar(scale / (4.0 * probes as f64))
         }
     }
 }
@@ -189,8 +206,12 @@ pub fn last_layer_penalty(network: &Network) -> Result<Tensor<1>> {
     let classes = weight.dims()[0];
     let device = weight.device();
     let gram = weight.clone().matmul(weight.transpose());
-    let off_diagonal = gram * (Tensor::<2>::ones([classes, classes], &device) - Tensor::<2>::eye(classes, &device));
-    Ok(off_diagonal.square().sum().div_scalar((classes * classes) as f64))
+    let off_diagonal = gram
+        * (Tensor::<2>::ones([classes, classes], &device) - Tensor::<2>::eye(classes, &device));
+    Ok(off_diagonal
+        .square()
+        .sum()
+        .div_scalar((classes * classes) as f64))
 }
 
 /// Mean over examples of the mean absolute cosine between the templates of different classes:
@@ -205,12 +226,18 @@ pub fn mean_template_cosine(slopes: &Tensor<3>) -> f64 {
     let norms = slopes.clone().square().sum_dim(2).sqrt().clamp_min(1e-12);
     let unit = slopes.clone() / norms;
     let cosine = unit.clone().matmul(unit.swap_dims(1, 2)).abs();
-    let off_diagonal = cosine * (Tensor::<2>::ones([classes, classes], &device) - Tensor::<2>::eye(classes, &device)).unsqueeze_dim::<3>(0);
+    let off_diagonal = cosine
+        * (Tensor::<2>::ones([classes, classes], &device) - Tensor::<2>::eye(classes, &device))
+            .unsqueeze_dim::<3>(0);
     let pairs = (batch * classes * (classes - 1)) as f64;
     off_diagonal.sum().into_scalar::<f64>() / pairs
 }
 
 fn network_device(network: &Network) -> Device {
     use burn::module::Module;
-    network.devices().first().cloned().unwrap_or_else(Device::flex)
+    network
+        .devices()
+        .first()
+        .cloned()
+        .unwrap_or_else(Device::flex)
 }

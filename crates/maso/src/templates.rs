@@ -45,16 +45,26 @@ pub struct TemplateSummary {
 fn argmax(row: &[f32]) -> usize {
     row.iter()
         .enumerate()
-        .fold((0, f32::NEG_INFINITY), |best, (k, &v)| if v > best.1 { (k, v) } else { best })
+        .fold((0, f32::NEG_INFINITY), |best, (k, &v)| {
+            if v > best.1 { (k, v) } else { best }
+        })
         .0
 }
 
 fn to_vec(tensor: Tensor<3>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 fn to_vec2(tensor: Tensor<2>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 impl Templates {
@@ -75,7 +85,9 @@ impl Templates {
     ) -> Result<Self> {
         check_dataset(data, network.input_shape(), network.output_shape().numel())?;
         if indices.is_empty() {
-            return Err(MasoError::Empty { what: "the list of examples".into() });
+            return Err(MasoError::Empty {
+                what: "the list of examples".into(),
+            });
         }
         if let Some(&bad) = indices.iter().find(|&&i| i >= data.len()) {
             return Err(MasoError::config(
@@ -107,10 +119,19 @@ impl Templates {
         };
         for chunk in indices.chunks(batch_size.max(1)) {
             let x = images_tensor(data, chunk, normalization, &device);
-            let map = crate::affine_map(network, x.clone(), AffineOptions { depth: Some(depth), ..options })?;
+            let map = crate::affine_map(
+                network,
+                x.clone(),
+                AffineOptions {
+                    depth: Some(depth),
+                    ..options
+                },
+            )?;
             let reference = network.forward_reference(x.clone(), depth);
             result.scores.extend(to_vec2(map.evaluate(x.clone())));
-            result.scores_bias_free.extend(to_vec2(map.linear_part(x.clone())));
+            result
+                .scores_bias_free
+                .extend(to_vec2(map.linear_part(x.clone())));
             result.outputs_reference.extend(to_vec2(reference));
             result.offsets.extend(to_vec2(map.offsets));
             result.slopes.extend(to_vec(map.slopes));
@@ -131,7 +152,10 @@ impl Templates {
 
     /// Returns the network's prediction (argmax of the forward pass) for each example.
     pub fn predictions(&self) -> Vec<usize> {
-        self.outputs_reference.chunks(self.outputs).map(argmax).collect()
+        self.outputs_reference
+            .chunks(self.outputs)
+            .map(argmax)
+            .collect()
     }
 
     /// Compares `A[x] x + b[x]` and both matched-filter rules with the forward pass.

@@ -38,8 +38,11 @@ impl OptimizerConfig {
     pub fn init(&self) -> ModuleOptimizer {
         match *self {
             Self::Sgd { momentum, .. } => {
-                let momentum = (momentum > 0.0)
-                    .then(|| MomentumConfig::new().with_momentum(momentum).with_dampening(0.0));
+                let momentum = (momentum > 0.0).then(|| {
+                    MomentumConfig::new()
+                        .with_momentum(momentum)
+                        .with_dampening(0.0)
+                });
                 SgdConfig::new().with_momentum(momentum).init()
             }
             Self::Adam { .. } => AdamConfig::new().with_epsilon(1e-8).init(),
@@ -96,7 +99,11 @@ impl TrainConfig {
         }
         let rate = self.optimizer.learning_rate();
         if !(rate.is_finite() && rate > 0.0) {
-            return Err(MasoError::config("learning rate", rate, "must be finite and positive"));
+            return Err(MasoError::config(
+                "learning rate",
+                rate,
+                "must be finite and positive",
+            ));
         }
         if let Some(penalty) = &self.penalty {
             penalty.validate()?;
@@ -152,7 +159,12 @@ pub fn cross_entropy(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
 }
 
 /// Draws the minibatches of one epoch, as lists of example indices.
-fn epoch_batches(labels: &[u8], classes: usize, config: &TrainConfig, rng: &mut StdRng) -> Vec<Vec<usize>> {
+fn epoch_batches(
+    labels: &[u8],
+    classes: usize,
+    config: &TrainConfig,
+    rng: &mut StdRng,
+) -> Vec<Vec<usize>> {
     let count = labels.len();
     let batch = config.batch_size.min(count);
     let steps = count / batch;
@@ -215,7 +227,11 @@ impl Trainer {
     ///
     /// When the batch size is zero, the learning rate is not positive, or the network's device
     /// has no autodiff.
-    pub fn new(network: Network, config: TrainConfig, normalization: Normalization) -> Result<Self> {
+    pub fn new(
+        network: Network,
+        config: TrainConfig,
+        normalization: Normalization,
+    ) -> Result<Self> {
         config.validate()?;
         let autodiff = network
             .devices()
@@ -257,7 +273,11 @@ impl Trainer {
         check_dataset(train, self.network.input_shape(), classes)?;
         check_dataset(test, self.network.input_shape(), classes)?;
         let epoch = self.epochs_done() + 1;
-        let seed = self.config.seed.wrapping_mul(1_000_003).wrapping_add(epoch as u64);
+        let seed = self
+            .config
+            .seed
+            .wrapping_mul(1_000_003)
+            .wrapping_add(epoch as u64);
         let mut rng = StdRng::seed_from_u64(seed);
         let device = self.network.devices()[0].clone();
         device.seed(seed);
@@ -273,14 +293,20 @@ impl Trainer {
         for (step, indices) in batches.iter().enumerate() {
             let x = images_tensor(train, indices, self.normalization, &device);
             let labels = labels_tensor(train, indices, &device);
-            let (logits, pieces) = self.network.forward_pieces(x, Mode::Train, self.network.depth());
+            let (logits, pieces) =
+                self.network
+                    .forward_pieces(x, Mode::Train, self.network.depth());
             let predicted = logits.clone().argmax(1).reshape([indices.len()]);
             let mut loss = cross_entropy(logits, labels.clone());
             if let Some(penalty) = penalty {
                 let value = match penalty.kind {
-                    PenaltyKind::Templates { estimator } => {
-                        template_penalty(&self.network, &pieces, indices.len(), estimator, &mut penalty_rng)
-                    }
+                    PenaltyKind::Templates { estimator } => template_penalty(
+                        &self.network,
+                        &pieces,
+                        indices.len(),
+                        estimator,
+                        &mut penalty_rng,
+                    ),
                     PenaltyKind::LastLayer => last_layer_penalty(&self.network)?,
                 };
                 penalty_sum += value.clone().into_scalar::<f64>() * indices.len() as f64;
@@ -291,7 +317,10 @@ impl Trainer {
             let loss_value = loss.clone().into_scalar::<f64>();
             if !loss_value.is_finite() {
                 return Err(MasoError::NonFinite {
-                    what: format!("the training loss at epoch {epoch}, step {} (lower the learning rate)", step + 1),
+                    what: format!(
+                        "the training loss at epoch {epoch}, step {} (lower the learning rate)",
+                        step + 1
+                    ),
                     count: 1,
                 });
             }
@@ -300,7 +329,8 @@ impl Trainer {
             let network = std::mem::replace(&mut self.network, empty);
             let progress = (epoch - 1) as f64 / self.config.epochs.max(1) as f64
                 + step as f64 / (batches.len() * self.config.epochs.max(1)) as f64;
-            let learning_rate = self.config.optimizer.learning_rate() * self.config.schedule.factor(progress);
+            let learning_rate =
+                self.config.optimizer.learning_rate() * self.config.schedule.factor(progress);
             self.network = self.optimizer.step(learning_rate, network, grads);
 
             loss_sum += loss_value * indices.len() as f64;
@@ -342,7 +372,12 @@ fn placeholder(network: &Network) -> Network {
 ///
 /// When `data` is empty, its images do not have the network's input shape, or it has more
 /// classes than the network has outputs.
-pub fn evaluate(network: &Network, data: &Dataset, normalization: Normalization, batch_size: usize) -> Result<Evaluation> {
+pub fn evaluate(
+    network: &Network,
+    data: &Dataset,
+    normalization: Normalization,
+    batch_size: usize,
+) -> Result<Evaluation> {
     let classes = network.output_shape().numel();
     check_dataset(data, network.input_shape(), classes)?;
     let device = network
@@ -359,9 +394,20 @@ pub fn evaluate(network: &Network, data: &Dataset, normalization: Normalization,
         let logits = network.forward_reference(x, network.depth());
         let predicted = logits.clone().argmax(1).reshape([chunk.len()]);
         loss_sum += cross_entropy(logits, labels.clone()).into_scalar::<f64>() * chunk.len() as f64;
-        correct += predicted.clone().equal(labels).int().sum().into_scalar::<i64>() as usize;
+        correct += predicted
+            .clone()
+            .equal(labels)
+            .int()
+            .sum()
+            .into_scalar::<i64>() as usize;
         let predicted = predicted.into_data().convert::<i64>();
-        predictions.extend(predicted.as_slice::<i64>().unwrap_or(&[]).iter().map(|&p| p as usize));
+        predictions.extend(
+            predicted
+                .as_slice::<i64>()
+                .unwrap_or(&[])
+                .iter()
+                .map(|&p| p as usize),
+        );
     }
     Ok(Evaluation {
         loss: loss_sum / data.len() as f64,
@@ -378,7 +424,10 @@ mod tests {
         TrainConfig {
             epochs: 1,
             batch_size,
-            optimizer: OptimizerConfig::Sgd { learning_rate: 0.1, momentum: 0.9 },
+            optimizer: OptimizerConfig::Sgd {
+                learning_rate: 0.1,
+                momentum: 0.9,
+            },
             seed: 7,
             balanced,
             schedule: LearningRateSchedule::Constant,
@@ -388,7 +437,9 @@ mod tests {
 
     #[test]
     fn balanced_batches_hold_every_class_equally() {
-        let labels: Vec<u8> = (0..300).map(|i| if i < 200 { 0 } else { (i % 2 + 1) as u8 }).collect();
+        let labels: Vec<u8> = (0..300)
+            .map(|i| if i < 200 { 0 } else { (i % 2 + 1) as u8 })
+            .collect();
         let mut rng = StdRng::seed_from_u64(1);
         let batches = epoch_batches(&labels, 3, &config(true, 30), &mut rng);
         assert_eq!(batches.len(), 10);

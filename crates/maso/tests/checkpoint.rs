@@ -5,7 +5,9 @@ use burn::optim::GradientsParams;
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Distribution, Int, Tensor};
 use maso::arch::Architecture;
-use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint};
+use maso::checkpoint::{
+    CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint,
+};
 use maso::data::Normalization;
 use maso::train::{OptimizerConfig, cross_entropy};
 use maso::{FeatureShape, MasoError, Mode, Network};
@@ -17,7 +19,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("maso-checkpoint-{label}-{}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("maso-checkpoint-{label}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&path);
         fs::create_dir_all(&path).expect("the temporary directory can be created");
         Self(path)
@@ -88,7 +91,9 @@ fn tensors(network: &Network) -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .map(|tensor| {
             let name = tensor.name.clone();
-            let bytes = tensor.into_bytes().expect("a tensor of a live module can be read");
+            let bytes = tensor
+                .into_bytes()
+                .expect("a tensor of a live module can be read");
             (name, bytes.to_vec())
         })
         .collect();
@@ -107,7 +112,10 @@ fn as_f32(bytes: &[u8]) -> Vec<f32> {
 fn edit_model_json(dir: &Path, from: &str, to: &str) {
     let path = dir.join("model.json");
     let text = fs::read_to_string(&path).expect("model.json exists after a save");
-    assert!(text.contains(from), "model.json should contain `{from}`:\n{text}");
+    assert!(
+        text.contains(from),
+        "model.json should contain `{from}`:\n{text}"
+    );
     fs::write(&path, text.replacen(from, to, 1)).expect("model.json can be rewritten");
 }
 
@@ -121,7 +129,10 @@ fn load_error(dir: &Path) -> MasoError {
 fn assert_names_file(error: &MasoError, file: &Path) {
     let message = error.to_string();
     let file = file.display().to_string();
-    assert!(message.contains(&file), "the message should name {file}: {message}");
+    assert!(
+        message.contains(&file),
+        "the message should name {file}: {message}"
+    );
 }
 
 fn partial_files(dir: &Path) -> Vec<String> {
@@ -143,19 +154,35 @@ fn small_cnn_round_trip_is_exact() {
     let (loaded, loaded_meta) = load_checkpoint(dir.path(), &device).expect("the checkpoint loads");
 
     assert_eq!(loaded_meta, meta, "model.json should round-trip");
-    assert_eq!(loaded.config(), network.config(), "the architecture should round-trip");
+    assert_eq!(
+        loaded.config(),
+        network.config(),
+        "the architecture should round-trip"
+    );
     let saved = tensors(&network);
     let restored = tensors(&loaded);
     let saved_names: Vec<&String> = saved.iter().map(|(name, _)| name).collect();
     let restored_names: Vec<&String> = restored.iter().map(|(name, _)| name).collect();
-    assert_eq!(restored_names, saved_names, "the same tensors should come back");
+    assert_eq!(
+        restored_names, saved_names,
+        "the same tensors should come back"
+    );
     for ((name, expected), (_, found)) in saved.iter().zip(&restored) {
-        assert!(expected == found, "tensor {name} should come back bit for bit");
+        assert!(
+            expected == found,
+            "tensor {name} should come back bit for bit"
+        );
     }
 
-    let running_means: Vec<&(String, Vec<u8>)> =
-        saved.iter().filter(|(name, _)| name.ends_with("running_mean")).collect();
-    assert_eq!(running_means.len(), 3, "SmallCNN has three batch-norm layers: {saved_names:?}");
+    let running_means: Vec<&(String, Vec<u8>)> = saved
+        .iter()
+        .filter(|(name, _)| name.ends_with("running_mean"))
+        .collect();
+    assert_eq!(
+        running_means.len(),
+        3,
+        "SmallCNN has three batch-norm layers: {saved_names:?}"
+    );
     for (name, bytes) in running_means {
         assert!(
             as_f32(bytes).iter().any(|&mean| mean != 0.0),
@@ -164,7 +191,9 @@ fn small_cnn_round_trip_is_exact() {
     }
 
     let x = Tensor::<2>::random([4, 784], Distribution::Default, &device);
-    let expected = network.forward_reference(x.clone(), network.depth()).into_data();
+    let expected = network
+        .forward_reference(x.clone(), network.depth())
+        .into_data();
     let found = loaded.forward_reference(x, loaded.depth()).into_data();
     assert_eq!(
         found.as_bytes(),
@@ -178,17 +207,27 @@ fn directory_without_model_json() {
     let dir = TempDir::new("no-json");
 
     let error = load_error(dir.path());
-    assert!(matches!(error, MasoError::Io { .. }), "expected Io, got {error:?}");
+    assert!(
+        matches!(error, MasoError::Io { .. }),
+        "expected Io, got {error:?}"
+    );
     assert_names_file(&error, &dir.path().join("model.json"));
 }
 
 #[test]
 fn invalid_json_in_model_json() {
     let dir = TempDir::new("invalid-json");
-    fs::write(dir.path().join("model.json"), "{\"format\": 1, \"network\": ").unwrap();
+    fs::write(
+        dir.path().join("model.json"),
+        "{\"format\": 1, \"network\": ",
+    )
+    .unwrap();
 
     let error = load_error(dir.path());
-    assert!(matches!(error, MasoError::Json { .. }), "expected Json, got {error:?}");
+    assert!(
+        matches!(error, MasoError::Json { .. }),
+        "expected Json, got {error:?}"
+    );
     assert_names_file(&error, &dir.path().join("model.json"));
 }
 
@@ -199,10 +238,16 @@ fn unknown_layer_type_in_model_json() {
     edit_model_json(dir.path(), "\"type\": \"relu\"", "\"type\": \"gelu\"");
 
     let error = load_error(dir.path());
-    assert!(matches!(error, MasoError::Json { .. }), "expected Json, got {error:?}");
+    assert!(
+        matches!(error, MasoError::Json { .. }),
+        "expected Json, got {error:?}"
+    );
     assert_names_file(&error, &dir.path().join("model.json"));
     let message = error.to_string();
-    assert!(message.contains("gelu"), "the message should name the unknown type: {message}");
+    assert!(
+        message.contains("gelu"),
+        "the message should name the unknown type: {message}"
+    );
 }
 
 #[test]
@@ -214,7 +259,10 @@ fn truncated_weights_file() {
     fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
 
     let error = load_error(dir.path());
-    assert!(matches!(error, MasoError::Checkpoint { .. }), "expected Checkpoint, got {error:?}");
+    assert!(
+        matches!(error, MasoError::Checkpoint { .. }),
+        "expected Checkpoint, got {error:?}"
+    );
     assert_names_file(&error, &weights);
 }
 
@@ -225,7 +273,10 @@ fn weights_of_another_width() {
     edit_model_json(dir.path(), "\"out_features\": 16", "\"out_features\": 32");
 
     let error = load_error(dir.path());
-    assert!(matches!(error, MasoError::Checkpoint { .. }), "expected Checkpoint, got {error:?}");
+    assert!(
+        matches!(error, MasoError::Checkpoint { .. }),
+        "expected Checkpoint, got {error:?}"
+    );
     assert_names_file(&error, &dir.path().join("model.safetensors"));
     let message = error.to_string();
     assert!(
@@ -250,7 +301,10 @@ fn missing_weights_file() {
     fs::remove_file(&weights).unwrap();
 
     let error = load_error(dir.path());
-    assert!(matches!(error, MasoError::Io { .. }), "expected Io, got {error:?}");
+    assert!(
+        matches!(error, MasoError::Io { .. }),
+        "expected Io, got {error:?}"
+    );
     assert_names_file(&error, &weights);
 }
 
@@ -266,7 +320,10 @@ fn unsupported_format_number() {
     );
 
     let error = load_error(dir.path());
-    assert!(matches!(error, MasoError::Checkpoint { .. }), "expected Checkpoint, got {error:?}");
+    assert!(
+        matches!(error, MasoError::Checkpoint { .. }),
+        "expected Checkpoint, got {error:?}"
+    );
     assert_names_file(&error, &dir.path().join("model.json"));
     let message = error.to_string();
     assert!(
@@ -279,7 +336,10 @@ fn unsupported_format_number() {
 fn save_leaves_no_partial_files() {
     let dir = TempDir::new("no-partial");
     let network = save_mlp(dir.path(), 16);
-    let optimizer = OptimizerConfig::Adam { learning_rate: 1e-3 }.init();
+    let optimizer = OptimizerConfig::Adam {
+        learning_rate: 1e-3,
+    }
+    .init();
     save_checkpoint(
         dir.path(),
         &network,
@@ -288,9 +348,16 @@ fn save_leaves_no_partial_files() {
     )
     .expect("saving over a checkpoint succeeds");
 
-    assert_eq!(partial_files(dir.path()), Vec::<String>::new(), "no temporary file should remain");
+    assert_eq!(
+        partial_files(dir.path()),
+        Vec::<String>::new(),
+        "no temporary file should remain"
+    );
     for file in ["model.json", "model.safetensors", "optimizer.bpk"] {
-        assert!(dir.path().join(file).is_file(), "{file} should exist after the save");
+        assert!(
+            dir.path().join(file).is_file(),
+            "{file} should exist after the save"
+        );
     }
 }
 
@@ -302,10 +369,19 @@ fn failed_weights_write_keeps_previous() {
     // file of the previous checkpoint is replaced.
     fs::create_dir(dir.path().join("model.safetensors.partial")).unwrap();
     let other = mlp(16);
-    let result = save_checkpoint(dir.path(), &other, &meta_for(&other, Architecture::mlp(vec![16])), None);
+    let result = save_checkpoint(
+        dir.path(),
+        &other,
+        &meta_for(&other, Architecture::mlp(vec![16])),
+        None,
+    );
 
-    assert!(result.is_err(), "the save should fail when its temporary file cannot be written");
-    let (loaded, _) = load_checkpoint(dir.path(), &Device::flex()).expect("the previous checkpoint still loads");
+    assert!(
+        result.is_err(),
+        "the save should fail when its temporary file cannot be written"
+    );
+    let (loaded, _) =
+        load_checkpoint(dir.path(), &Device::flex()).expect("the previous checkpoint still loads");
     assert!(
         tensors(&loaded) == tensors(&previous),
         "the previous checkpoint's weights should be unchanged"
@@ -320,9 +396,11 @@ fn failed_json_write_keeps_previous_readable() {
     let mut meta = meta_for(&previous, Architecture::mlp(vec![16]));
     meta.dataset = "a later run".into();
 
-    let error = save_checkpoint(dir.path(), &previous, &meta, None).expect_err("the save should fail");
+    let error =
+        save_checkpoint(dir.path(), &previous, &meta, None).expect_err("the save should fail");
     assert_names_file(&error, &dir.path().join("model.json.partial"));
-    let (_, loaded_meta) = load_checkpoint(dir.path(), &Device::flex()).expect("the previous checkpoint still loads");
+    let (_, loaded_meta) =
+        load_checkpoint(dir.path(), &Device::flex()).expect("the previous checkpoint still loads");
     assert_eq!(
         loaded_meta.dataset, "mnist-embedded/train",
         "model.json should still be the previous one"
@@ -333,8 +411,15 @@ fn failed_json_write_keeps_previous_readable() {
 fn optimizer_state_of_another_network() {
     let dir = TempDir::new("other-optimizer");
     let device = Device::flex().autodiff();
-    let network = Architecture::mlp(vec![16]).config(mnist_shape(), 10).unwrap().init(&device).unwrap();
-    let mut optimizer = OptimizerConfig::Adam { learning_rate: 1e-3 }.init();
+    let network = Architecture::mlp(vec![16])
+        .config(mnist_shape(), 10)
+        .unwrap()
+        .init(&device)
+        .unwrap();
+    let mut optimizer = OptimizerConfig::Adam {
+        learning_rate: 1e-3,
+    }
+    .init();
     let x = Tensor::<2>::random([4, 784], Distribution::Default, &device);
     let labels = Tensor::<1, Int>::from_data([0, 1, 2, 3], &device);
     let loss = cross_entropy(network.forward(x, Mode::Train), labels);
@@ -344,12 +429,18 @@ fn optimizer_state_of_another_network() {
     save_checkpoint(dir.path(), &network, &meta, Some(&optimizer)).expect("the checkpoint saves");
     let mut other = small_cnn(&device);
 
-    let fresh = OptimizerConfig::Adam { learning_rate: 1e-3 }.init();
+    let fresh = OptimizerConfig::Adam {
+        learning_rate: 1e-3,
+    }
+    .init();
     let error = match load_optimizer(dir.path(), &mut other, fresh) {
         Ok(_) => panic!("the MLP's Adam state should not load into a SmallCNN"),
         Err(error) => error,
     };
-    assert!(matches!(error, MasoError::Checkpoint { .. }), "expected Checkpoint, got {error:?}");
+    assert!(
+        matches!(error, MasoError::Checkpoint { .. }),
+        "expected Checkpoint, got {error:?}"
+    );
     assert_names_file(&error, &dir.path().join("optimizer.bpk"));
     let message = error.to_string();
     assert!(

@@ -21,7 +21,11 @@ use maso::{AffineOptions, FeatureShape, Layer, LayerConfig, NetworkConfig, affin
 fn network(device: &Device) -> maso::Network {
     let config = NetworkConfig::new(
         FeatureShape::flat(2),
-        vec![LayerConfig::linear(2), LayerConfig::Relu, LayerConfig::linear(2)],
+        vec![
+            LayerConfig::linear(2),
+            LayerConfig::Relu,
+            LayerConfig::linear(2),
+        ],
     );
     let mut network = config.init(device).unwrap();
     let weights = [
@@ -70,8 +74,14 @@ fn hidden_layer_map_by_hand() {
         ..AffineOptions::default()
     };
     let map = affine_map(&network, input, options).unwrap();
-    assert_eq!(map.slopes.into_data().try_to_vec::<f32>().unwrap(), [0.0, 0.0, 1.0, 1.0]);
-    assert_eq!(map.offsets.into_data().try_to_vec::<f32>().unwrap(), [0.0, -1.0]);
+    assert_eq!(
+        map.slopes.into_data().try_to_vec::<f32>().unwrap(),
+        [0.0, 0.0, 1.0, 1.0]
+    );
+    assert_eq!(
+        map.offsets.into_data().try_to_vec::<f32>().unwrap(),
+        [0.0, -1.0]
+    );
 }
 
 #[test]

@@ -25,7 +25,13 @@ fn penalty_value(network: &Network, x: Tensor<2>, estimator: PenaltyEstimator, s
 #[test]
 fn penalty_of_linear_model_by_hand() {
     let device = Device::flex();
-    let config = NetworkConfig::new(FeatureShape::flat(2), vec![LayerConfig::Linear { out_features: 2, bias: false }]);
+    let config = NetworkConfig::new(
+        FeatureShape::flat(2),
+        vec![LayerConfig::Linear {
+            out_features: 2,
+            bias: false,
+        }],
+    );
     let mut network = config.init(&device).unwrap();
     if let Layer::Linear(linear) = &mut network.layers[0] {
         linear.weight = Param::from_tensor(Tensor::from_data([[1.0, 2.0], [3.0, 4.0]], &device));
@@ -67,7 +73,11 @@ fn check_penalty_gradient(config: NetworkConfig) {
         for entry in [0, rows * columns / 2, rows * columns - 1] {
             let numeric = finite_difference(&network, &x, index, entry);
             let error = (numeric - gradient[entry]).abs() / numeric.abs().max(1e-3);
-            assert!(error < 1e-5, "layer {index:?} entry {entry}: finite difference {numeric}, autodiff {}", gradient[entry]);
+            assert!(
+                error < 1e-5,
+                "layer {index:?} entry {entry}: finite difference {numeric}, autodiff {}",
+                gradient[entry]
+            );
             checked += 1;
         }
     }
@@ -125,14 +135,18 @@ fn finite_difference(network: &Network, x: &Tensor<2>, layer: &[(usize, u8)], en
                 let dims = w.dims();
                 let mut values = w.into_data().try_to_vec::<f64>().unwrap();
                 values[entry] += delta;
-                linear.weight = Param::from_tensor(Tensor::<1>::from_data(values.as_slice(), &x.device()).reshape(dims));
+                linear.weight = Param::from_tensor(
+                    Tensor::<1>::from_data(values.as_slice(), &x.device()).reshape(dims),
+                );
             }
             Layer::Conv2d(conv) => {
                 let w = conv.weight.val();
                 let dims = w.dims();
                 let mut values = w.into_data().try_to_vec::<f64>().unwrap();
                 values[entry] += delta;
-                conv.weight = Param::from_tensor(Tensor::<1>::from_data(values.as_slice(), &x.device()).reshape(dims));
+                conv.weight = Param::from_tensor(
+                    Tensor::<1>::from_data(values.as_slice(), &x.device()).reshape(dims),
+                );
             }
             _ => unreachable!("only weights of linear and conv layers are perturbed"),
         }
@@ -157,8 +171,18 @@ fn penalty_gradient_mlp() {
 #[test]
 fn penalty_gradient_cnn_overlapping_max_pool() {
     let layers = vec![
-        LayerConfig::Conv2d { out_channels: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], bias: true },
-        LayerConfig::BatchNorm { epsilon: 1e-5, momentum: 0.7 },
+        LayerConfig::Conv2d {
+            out_channels: 3,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            bias: true,
+        },
+        LayerConfig::BatchNorm {
+            epsilon: 1e-5,
+            momentum: 0.7,
+        },
         LayerConfig::Relu,
         LayerConfig::max_pool(3, 2),
         LayerConfig::Flatten,
@@ -170,11 +194,32 @@ fn penalty_gradient_cnn_overlapping_max_pool() {
 #[test]
 fn penalty_gradient_residual_block() {
     let body = vec![
-        LayerConfig::Conv2d { out_channels: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], bias: true },
+        LayerConfig::Conv2d {
+            out_channels: 3,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            bias: true,
+        },
         LayerConfig::Relu,
-        LayerConfig::Conv2d { out_channels: 3, kernel: [3, 3], stride: [1, 1], padding: [1, 1], dilation: [1, 1], bias: true },
+        LayerConfig::Conv2d {
+            out_channels: 3,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            bias: true,
+        },
     ];
-    let skip = vec![LayerConfig::Conv2d { out_channels: 3, kernel: [1, 1], stride: [1, 1], padding: [0, 0], dilation: [1, 1], bias: false }];
+    let skip = vec![LayerConfig::Conv2d {
+        out_channels: 3,
+        kernel: [1, 1],
+        stride: [1, 1],
+        padding: [0, 0],
+        dilation: [1, 1],
+        bias: false,
+    }];
     let layers = vec![
         LayerConfig::Residual { body, skip },
         LayerConfig::GlobalAvgPool,
@@ -187,17 +232,31 @@ fn penalty_gradient_residual_block() {
 #[test]
 fn estimators_are_unbiased() {
     let device = f64_device();
-    let layers = vec![LayerConfig::Flatten, LayerConfig::linear(8), LayerConfig::Relu, LayerConfig::linear(5)];
-    let network = build(&NetworkConfig::new(FeatureShape::new(1, 3, 3), layers), &device);
+    let layers = vec![
+        LayerConfig::Flatten,
+        LayerConfig::linear(8),
+        LayerConfig::Relu,
+        LayerConfig::linear(5),
+    ];
+    let network = build(
+        &NetworkConfig::new(FeatureShape::new(1, 3, 3), layers),
+        &device,
+    );
     let x = random_input(&network, 4, &device);
     let exact = penalty_value(&network, x.clone(), PenaltyEstimator::Exact, 0);
-    for estimator in [PenaltyEstimator::Pairs { pairs: 4 }, PenaltyEstimator::Rademacher { probes: 4 }] {
+    for estimator in [
+        PenaltyEstimator::Pairs { pairs: 4 },
+        PenaltyEstimator::Rademacher { probes: 4 },
+    ] {
         let draws = 2000;
         let mean = (0..draws)
             .map(|seed| penalty_value(&network, x.clone(), estimator, seed))
             .sum::<f64>()
             / draws as f64;
         let error = (mean - exact).abs() / exact;
-        assert!(error < 0.05, "{estimator:?}: mean {mean} over {draws} draws, exact {exact}");
+        assert!(
+            error < 0.05,
+            "{estimator:?}: mean {mean} over {draws} draws, exact {exact}"
+        );
     }
 }

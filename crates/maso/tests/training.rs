@@ -5,8 +5,11 @@ use burn::module::Module;
 use burn::store::ModuleSnapshot;
 use burn::tensor::{Device, Tensor};
 use maso::arch::Architecture;
-use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint};
+use maso::checkpoint::{
+    CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint,
+};
 use maso::data::Normalization;
+use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind, mean_template_cosine};
 use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate};
 use maso::{AffineOptions, FeatureShape, MasoError, Network, affine_map};
 use maso_data::{Dataset, Splits};
@@ -38,7 +41,9 @@ fn train_config(seed: u64) -> TrainConfig {
     TrainConfig {
         epochs: 2,
         batch_size: 32,
-        optimizer: OptimizerConfig::Adam { learning_rate: 2e-3 },
+        optimizer: OptimizerConfig::Adam {
+            learning_rate: 2e-3,
+        },
         seed,
         balanced: true,
         schedule: LearningRateSchedule::Constant,
@@ -56,8 +61,11 @@ fn mlp_config() -> maso::NetworkConfig {
 fn new_trainer(seed: u64) -> Trainer {
     let device = Device::flex().autodiff();
     device.seed(seed);
-    let network = mlp_config().init(&device).expect("the MLP builds on the flex device");
-    Trainer::new(network, train_config(seed), Normalization::PerImage).expect("the training settings are valid")
+    let network = mlp_config()
+        .init(&device)
+        .expect("the MLP builds on the flex device");
+    Trainer::new(network, train_config(seed), Normalization::PerImage)
+        .expect("the training settings are valid")
 }
 
 fn run_epochs(trainer: &mut Trainer, epochs: usize) {
@@ -77,7 +85,9 @@ fn weights(network: &Network) -> Vec<(String, Vec<u8>)> {
         .into_iter()
         .map(|tensor| {
             let name = tensor.name.clone();
-            let bytes = tensor.into_bytes().expect("a tensor of a live module can be read");
+            let bytes = tensor
+                .into_bytes()
+                .expect("a tensor of a live module can be read");
             (name, bytes.to_vec())
         })
         .collect();
@@ -89,7 +99,10 @@ fn weights(network: &Network) -> Vec<(String, Vec<u8>)> {
 fn differing(a: &[(String, Vec<u8>)], b: &[(String, Vec<u8>)]) -> Vec<String> {
     let names_a: Vec<&String> = a.iter().map(|(name, _)| name).collect();
     let names_b: Vec<&String> = b.iter().map(|(name, _)| name).collect();
-    assert_eq!(names_a, names_b, "both networks should have the same tensors");
+    assert_eq!(
+        names_a, names_b,
+        "both networks should have the same tensors"
+    );
     a.iter()
         .zip(b)
         .filter(|(x, y)| x.1 != y.1)
@@ -102,7 +115,8 @@ struct TempDir(PathBuf);
 
 impl TempDir {
     fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("maso-training-{label}-{}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("maso-training-{label}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("the temporary directory can be created");
         Self(path)
@@ -124,13 +138,23 @@ fn mlp_training_learns_mnist_subset() {
     let _guard = rng_lock();
     let splits = mnist();
     let mut trainer = new_trainer(1);
-    let before = evaluate(&trainer.network.valid(), &splits.train, Normalization::PerImage, 256)
-        .expect("the untrained network evaluates");
+    let before = evaluate(
+        &trainer.network.valid(),
+        &splits.train,
+        Normalization::PerImage,
+        256,
+    )
+    .expect("the untrained network evaluates");
 
     run_epochs(&mut trainer, 2);
 
-    let after = evaluate(&trainer.network.valid(), &splits.train, Normalization::PerImage, 256)
-        .expect("the trained network evaluates");
+    let after = evaluate(
+        &trainer.network.valid(),
+        &splits.train,
+        Normalization::PerImage,
+        256,
+    )
+    .expect("the trained network evaluates");
     let history = &trainer.history;
     assert_eq!(history.len(), 2, "one history entry per epoch");
     assert!(
@@ -159,7 +183,65 @@ fn same_seed_gives_identical_weights() {
     run_epochs(&mut second, 1);
 
     let changed = differing(&weights(&first.network), &weights(&second.network));
-    assert!(changed.is_empty(), "two runs with seed 3 differ in {changed:?}");
+    assert!(
+        changed.is_empty(),
+        "two runs with seed 3 differ in {changed:?}"
+    );
+}
+
+#[test]
+fn zero_penalty_weight_matches_plain_training() {
+    let _guard = rng_lock();
+    let mut plain = new_trainer(5);
+    run_epochs(&mut plain, 1);
+    let mut zero = new_trainer(5);
+    zero.config.penalty = Some(PenaltyConfig {
+        weight: 0.0,
+        kind: PenaltyKind::Templates {
+            estimator: PenaltyEstimator::Exact,
+        },
+    });
+    run_epochs(&mut zero, 1);
+
+    let changed = differing(&weights(&plain.network), &weights(&zero.network));
+    assert!(changed.is_empty(), "lambda = 0 changed {changed:?}");
+}
+
+#[test]
+fn penalty_lowers_template_overlap() {
+    let _guard = rng_lock();
+    let mut penalized = new_trainer(6);
+    penalized.config.penalty = Some(PenaltyConfig {
+        weight: 50.0,
+        kind: PenaltyKind::Templates {
+            estimator: PenaltyEstimator::Rademacher { probes: 1 },
+        },
+    });
+    run_epochs(&mut penalized, 1);
+    let mut plain = new_trainer(6);
+    run_epochs(&mut plain, 1);
+
+    let penalized_value = penalized.history[0].train_penalty;
+    assert!(
+        penalized_value > 0.0,
+        "the penalty should be logged, found {penalized_value}"
+    );
+    assert_eq!(plain.history[0].train_penalty, 0.0);
+
+    let splits = mnist();
+    let indices: Vec<usize> = (0..64).collect();
+    let cosine = |trainer: &Trainer| {
+        let network = trainer.network.valid();
+        let device = Device::flex();
+        let x = maso::data::images_tensor(&splits.test, &indices, trainer.normalization, &device);
+        let map = maso::affine_map(&network, x, maso::AffineOptions::default()).unwrap();
+        mean_template_cosine(&map.slopes)
+    };
+    let (with, without) = (cosine(&penalized), cosine(&plain));
+    assert!(
+        with < without,
+        "mean |cos| between templates: {with} with the penalty, {without} without"
+    );
 }
 
 #[test]
@@ -197,20 +279,34 @@ fn resumed_training_matches_straight_run() {
         train: Some(interrupted.config.clone()),
         history: interrupted.history.clone(),
     };
-    save_checkpoint(dir.path(), &interrupted.network, &meta, Some(&interrupted.optimizer))
-        .expect("the checkpoint after epoch 1 saves");
+    save_checkpoint(
+        dir.path(),
+        &interrupted.network,
+        &meta,
+        Some(&interrupted.optimizer),
+    )
+    .expect("the checkpoint after epoch 1 saves");
     drop(interrupted);
 
     // The same steps as `maso train --resume`.
     let device = Device::flex().autodiff();
     let (network, meta) = load_checkpoint(dir.path(), &device).expect("the checkpoint loads");
-    let config = meta.train.clone().expect("the checkpoint stores its training settings");
-    let mut resumed = Trainer::new(network, config, meta.normalization).expect("the stored settings are valid");
-    resumed.optimizer = load_optimizer(dir.path(), &mut resumed.network, resumed.optimizer).expect("the optimizer state loads");
+    let config = meta
+        .train
+        .clone()
+        .expect("the checkpoint stores its training settings");
+    let mut resumed =
+        Trainer::new(network, config, meta.normalization).expect("the stored settings are valid");
+    resumed.optimizer = load_optimizer(dir.path(), &mut resumed.network, resumed.optimizer)
+        .expect("the optimizer state loads");
     resumed.history = meta.history.clone();
     run_epochs(&mut resumed, 1);
 
-    assert_eq!(resumed.epochs_done(), 2, "the resumed run should count the saved epoch");
+    assert_eq!(
+        resumed.epochs_done(),
+        2,
+        "the resumed run should count the saved epoch"
+    );
     let changed = differing(&weights(&straight.network), &weights(&resumed.network));
     assert!(
         changed.is_empty(),
@@ -224,9 +320,14 @@ fn nan_input_is_non_finite() {
     let network = mlp_config().init(&Device::flex()).unwrap();
     let mut values = vec![0.5f32; 2 * 784];
     values[800] = f32::NAN;
-    let x = Tensor::<2>::from_data(burn::tensor::TensorData::new(values, [2, 784]), &Device::flex());
+    let x = Tensor::<2>::from_data(
+        burn::tensor::TensorData::new(values, [2, 784]),
+        &Device::flex(),
+    );
 
-    let error = network.check_input(&x).expect_err("a batch with a NaN should be rejected");
+    let error = network
+        .check_input(&x)
+        .expect_err("a batch with a NaN should be rejected");
     assert!(
         matches!(error, MasoError::NonFinite { count: 1, .. }),
         "expected NonFinite with count 1, got {error:?}"
@@ -239,8 +340,12 @@ fn empty_dataset_is_rejected() {
     let network = mlp_config().init(&Device::flex()).unwrap();
     let empty = mnist().test.take(0);
 
-    let error = evaluate(&network, &empty, Normalization::PerImage, 64).expect_err("an empty data set should be rejected");
-    assert!(matches!(error, MasoError::Empty { .. }), "expected Empty, got {error:?}");
+    let error = evaluate(&network, &empty, Normalization::PerImage, 64)
+        .expect_err("an empty data set should be rejected");
+    assert!(
+        matches!(error, MasoError::Empty { .. }),
+        "expected Empty, got {error:?}"
+    );
 }
 
 #[test]
@@ -255,10 +360,17 @@ fn wrong_image_shape_is_rejected() {
         num_classes: 10,
     };
 
-    let error = evaluate(&network, &data, Normalization::PerImage, 64).expect_err("8x8 RGB images should not fit a 28x28 MLP");
-    assert!(matches!(error, MasoError::Shape { .. }), "expected Shape, got {error:?}");
+    let error = evaluate(&network, &data, Normalization::PerImage, 64)
+        .expect_err("8x8 RGB images should not fit a 28x28 MLP");
+    assert!(
+        matches!(error, MasoError::Shape { .. }),
+        "expected Shape, got {error:?}"
+    );
     let message = error.to_string();
-    assert!(message.contains("[3, 8, 8]"), "the message should show the found shape: {message}");
+    assert!(
+        message.contains("[3, 8, 8]"),
+        "the message should show the found shape: {message}"
+    );
 }
 
 #[test]
@@ -266,11 +378,21 @@ fn trainer_rejects_invalid_settings() {
     let _guard = rng_lock();
     let device = Device::flex().autodiff();
     let cases = [
-        ("batch size 0", TrainConfig { batch_size: 0, ..train_config(0) }, "batch size"),
+        (
+            "batch size 0",
+            TrainConfig {
+                batch_size: 0,
+                ..train_config(0)
+            },
+            "batch size",
+        ),
         (
             "learning rate -0.1",
             TrainConfig {
-                optimizer: OptimizerConfig::Sgd { learning_rate: -0.1, momentum: 0.9 },
+                optimizer: OptimizerConfig::Sgd {
+                    learning_rate: -0.1,
+                    momentum: 0.9,
+                },
                 ..train_config(0)
             },
             "learning rate",
@@ -278,7 +400,9 @@ fn trainer_rejects_invalid_settings() {
         (
             "learning rate NaN",
             TrainConfig {
-                optimizer: OptimizerConfig::Adam { learning_rate: f64::NAN },
+                optimizer: OptimizerConfig::Adam {
+                    learning_rate: f64::NAN,
+                },
                 ..train_config(0)
             },
             "learning rate",
@@ -316,7 +440,10 @@ fn affine_map_rejects_out_of_range_depth() {
     let network = mlp_config().init(&device).unwrap();
     let x = Tensor::<2>::zeros([1, 784], &device);
     for depth in [0, network.depth() + 1] {
-        let options = AffineOptions { depth: Some(depth), ..AffineOptions::default() };
+        let options = AffineOptions {
+            depth: Some(depth),
+            ..AffineOptions::default()
+        };
 
         let result = affine_map(&network, x.clone(), options);
         assert!(

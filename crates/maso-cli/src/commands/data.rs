@@ -26,11 +26,13 @@ impl DataArgs {
         if self.data == EMBEDDED {
             return Ok(maso_data::embedded_mnist());
         }
-        let name: DatasetName = self
-            .data
-            .parse()
-            .with_context(|| format!("invalid --data `{}` (also accepted: {EMBEDDED})", self.data))?;
-        let cache = self.cache.clone().unwrap_or_else(maso_data::default_cache_dir);
+        let name: DatasetName = self.data.parse().with_context(|| {
+            format!("invalid --data `{}` (also accepted: {EMBEDDED})", self.data)
+        })?;
+        let cache = self
+            .cache
+            .clone()
+            .unwrap_or_else(maso_data::default_cache_dir);
         Ok(maso_data::load(name, &cache)?)
     }
 }

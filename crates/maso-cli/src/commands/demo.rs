@@ -5,12 +5,12 @@ use anyhow::Result;
 use burn::module::Module;
 use burn::tensor::Device;
 use maso::AffineOptions;
+use maso::FeatureShape;
 use maso::arch::Architecture;
 use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta};
 use maso::data::Normalization;
 use maso::templates::Templates;
 use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer};
-use maso::FeatureShape;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -47,7 +47,9 @@ pub fn run(out: &Path, epochs: usize, seed: u64, device: &Device) -> Result<()> 
     let train_config = TrainConfig {
         epochs,
         batch_size: 64,
-        optimizer: OptimizerConfig::Adam { learning_rate: 2e-3 },
+        optimizer: OptimizerConfig::Adam {
+            learning_rate: 2e-3,
+        },
         seed,
         balanced: true,
         schedule: LearningRateSchedule::Cosine,
@@ -64,15 +66,32 @@ pub fn run(out: &Path, epochs: usize, seed: u64, device: &Device) -> Result<()> 
         history: Vec::new(),
     };
     let mut trainer = Trainer::new(network, train_config, normalization)?;
-    tracing::info!("training {architecture} on {} images for {epochs} epochs", train.len());
-    train_loop(&mut trainer, &mut meta, train, test, epochs, &out.join("checkpoint"))?;
+    tracing::info!(
+        "training {architecture} on {} images for {epochs} epochs",
+        train.len()
+    );
+    train_loop(
+        &mut trainer,
+        &mut meta,
+        train,
+        test,
+        epochs,
+        &out.join("checkpoint"),
+    )?;
     let last = trainer.history.last().cloned();
 
     tracing::info!("computing A[x] and b[x] for all {} test images", test.len());
     let templates_started = Instant::now();
     let network = trainer.network.valid();
     let indices: Vec<usize> = (0..test.len()).collect();
-    let templates = Templates::compute(&network, test, &indices, normalization, AffineOptions::default(), 100)?;
+    let templates = Templates::compute(
+        &network,
+        test,
+        &indices,
+        normalization,
+        AffineOptions::default(),
+        100,
+    )?;
     let templates_seconds = templates_started.elapsed().as_secs_f64();
     let check = templates.summary();
     crate::analysis::write_templates(&out.join("templates"), &templates, test)?;

@@ -35,7 +35,11 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let device = args.device.device()?;
     let (network, meta) = load_checkpoint(&args.model, &device)?;
     let splits = args.data.load()?;
-    let data = if args.split == Split::Train { splits.train } else { splits.test };
+    let data = if args.split == Split::Train {
+        splits.train
+    } else {
+        splits.test
+    };
     let evaluation = evaluate(&network, &data, meta.normalization, args.batch_size)?;
     let report = serde_json::json!({
         "model": args.model,

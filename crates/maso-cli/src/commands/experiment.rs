@@ -43,7 +43,11 @@ pub struct OrthoArgs {
     #[arg(long, default_value = "small-cnn")]
     pub arch: String,
     /// Penalty weights to compare, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "0,0.3333333333333333,0.6666666666666666,1")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "0,0.3333333333333333,0.6666666666666666,1"
+    )]
     pub lambdas: Vec<f64>,
     /// Seeds per lambda (0, 1, ..., N-1).
     #[arg(long, default_value_t = 5)]
@@ -89,7 +93,13 @@ struct RunResult {
 }
 
 /// Mean absolute cosine between templates over the first `count` images of `data`.
-fn template_cosine(network: &Network, data: &Dataset, normalization: Normalization, count: usize, device: &Device) -> Result<f64> {
+fn template_cosine(
+    network: &Network,
+    data: &Dataset,
+    normalization: Normalization,
+    count: usize,
+    device: &Device,
+) -> Result<f64> {
     let indices: Vec<usize> = (0..count.min(data.len())).collect();
     let mut weighted = 0.0;
     for chunk in indices.chunks(100) {
@@ -100,7 +110,14 @@ fn template_cosine(network: &Network, data: &Dataset, normalization: Normalizati
     Ok(weighted / indices.len().max(1) as f64)
 }
 
-fn run_one(args: &OrthoArgs, lambda: f64, seed: u64, train: &Dataset, test: &Dataset, dir: &Path) -> Result<RunResult> {
+fn run_one(
+    args: &OrthoArgs,
+    lambda: f64,
+    seed: u64,
+    train: &Dataset,
+    test: &Dataset,
+    dir: &Path,
+) -> Result<RunResult> {
     let final_path = dir.join("final.json");
     if let Ok(text) = std::fs::read_to_string(&final_path) {
         if let Ok(result) = serde_json::from_str::<RunResult>(&text) {
@@ -111,13 +128,19 @@ fn run_one(args: &OrthoArgs, lambda: f64, seed: u64, train: &Dataset, test: &Dat
     let device = args.device.device()?.autodiff();
     let (mut trainer, mut meta) = if dir.join("model.json").exists() {
         let (network, mut meta) = load_checkpoint(dir, &device)?;
-        let mut config = meta.train.clone().context("the run's checkpoint has no training settings")?;
+        let mut config = meta
+            .train
+            .clone()
+            .context("the run's checkpoint has no training settings")?;
         config.epochs = args.epochs;
         meta.train = Some(config.clone());
         let mut trainer = Trainer::new(network, config, meta.normalization)?;
         trainer.optimizer = load_optimizer(dir, &mut trainer.network, trainer.optimizer)?;
         trainer.history = meta.history.clone();
-        tracing::info!("lambda {lambda}, seed {seed}: resuming after epoch {}", trainer.epochs_done());
+        tracing::info!(
+            "lambda {lambda}, seed {seed}: resuming after epoch {}",
+            trainer.epochs_done()
+        );
         (trainer, meta)
     } else {
         let architecture: Architecture = args.arch.parse()?;
@@ -128,7 +151,9 @@ fn run_one(args: &OrthoArgs, lambda: f64, seed: u64, train: &Dataset, test: &Dat
         let train_config = TrainConfig {
             epochs: args.epochs,
             batch_size: args.batch_size,
-            optimizer: OptimizerConfig::Adam { learning_rate: args.lr },
+            optimizer: OptimizerConfig::Adam {
+                learning_rate: args.lr,
+            },
             seed,
             balanced: true,
             schedule: LearningRateSchedule::Constant,
@@ -143,7 +168,10 @@ fn run_one(args: &OrthoArgs, lambda: f64, seed: u64, train: &Dataset, test: &Dat
             train: Some(train_config.clone()),
             history: Vec::new(),
         };
-        (Trainer::new(network, train_config, Normalization::PerImage)?, meta)
+        (
+            Trainer::new(network, train_config, Normalization::PerImage)?,
+            meta,
+        )
     };
     tracing::info!("lambda {lambda}, seed {seed}: training");
     train_loop(&mut trainer, &mut meta, train, test, args.epochs, dir)?;
@@ -165,7 +193,13 @@ fn run_one(args: &OrthoArgs, lambda: f64, seed: u64, train: &Dataset, test: &Dat
         train_loss: on_train.loss,
         accuracy_gap: on_train.accuracy - last.test_accuracy,
         loss_gap: last.test_loss - on_train.loss,
-        template_cosine: template_cosine(&network, test, trainer.normalization, args.cosine_examples, &eval_device)?,
+        template_cosine: template_cosine(
+            &network,
+            test,
+            trainer.normalization,
+            args.cosine_examples,
+            &eval_device,
+        )?,
         test_curve: history.iter().map(|m| m.test_accuracy).collect(),
     };
     crate::output::write_json(&final_path, &result)?;
@@ -194,7 +228,13 @@ const METRICS: [(&str, fn(&RunResult) -> f64); 7] = [
     ("template_cosine", |r| r.template_cosine),
 ];
 
-fn write_tables(out: &Path, args: &OrthoArgs, results: &[RunResult], data_name: &str, train_images: usize) -> Result<()> {
+fn write_tables(
+    out: &Path,
+    args: &OrthoArgs,
+    results: &[RunResult],
+    data_name: &str,
+    train_images: usize,
+) -> Result<()> {
     let mut runs = String::from("lambda,seed");
     for (name, _) in METRICS {
         runs.push_str(&format!(",{name}"));
@@ -222,7 +262,14 @@ fn write_tables(out: &Path, args: &OrthoArgs, results: &[RunResult], data_name: 
          mean |cos| between different classes' templates on {} test images.\n\n\
          | lambda | seeds | test acc (%) | train acc (%) | acc gap (%) | test loss | train loss | loss gap | template cosine |\n\
          |---|---|---|---|---|---|---|---|---|\n",
-        args.arch, args.epochs, args.batch_size, args.lr, args.penalty.ortho_kind, args.penalty.ortho_estimator, args.penalty.ortho_samples, args.cosine_examples
+        args.arch,
+        args.epochs,
+        args.batch_size,
+        args.lr,
+        args.penalty.ortho_kind,
+        args.penalty.ortho_estimator,
+        args.penalty.ortho_samples,
+        args.cosine_examples
     );
     for &lambda in &args.lambdas {
         let group: Vec<&RunResult> = results.iter().filter(|r| r.lambda == lambda).collect();
@@ -251,7 +298,11 @@ fn write_plots(out: &Path, args: &OrthoArgs, results: &[RunResult]) -> Result<()
     let by_lambda = |get: fn(&RunResult) -> f64| {
         let (mut y, mut err) = (Vec::new(), Vec::new());
         for &lambda in &args.lambdas {
-            let values: Vec<f64> = results.iter().filter(|r| r.lambda == lambda).map(get).collect();
+            let values: Vec<f64> = results
+                .iter()
+                .filter(|r| r.lambda == lambda)
+                .map(get)
+                .collect();
             let (mean, std) = mean_std(&values);
             y.push(100.0 * mean);
             err.push(100.0 * std);
@@ -261,10 +312,26 @@ fn write_plots(out: &Path, args: &OrthoArgs, results: &[RunResult]) -> Result<()
     let (test_y, test_err) = by_lambda(|r| r.test_accuracy);
     let (train_y, train_err) = by_lambda(|r| r.train_accuracy);
     let series = [
-        Series { label: "test".into(), x: args.lambdas.clone(), y: test_y, y_err: Some(test_err) },
-        Series { label: "train".into(), x: args.lambdas.clone(), y: train_y, y_err: Some(train_err) },
+        Series {
+            label: "test".into(),
+            x: args.lambdas.clone(),
+            y: test_y,
+            y_err: Some(test_err),
+        },
+        Series {
+            label: "train".into(),
+            x: args.lambdas.clone(),
+            y: train_y,
+            y_err: Some(train_err),
+        },
     ];
-    line_plot_svg(&out.join("accuracy_vs_lambda.svg"), "Accuracy against penalty weight (mean ± std over seeds)", "lambda", "accuracy (%)", &series)?;
+    line_plot_svg(
+        &out.join("accuracy_vs_lambda.svg"),
+        "Accuracy against penalty weight (mean ± std over seeds)",
+        "lambda",
+        "accuracy (%)",
+        &series,
+    )?;
 
     let mut curves = Vec::new();
     for &lambda in &args.lambdas {
@@ -286,7 +353,13 @@ fn write_plots(out: &Path, args: &OrthoArgs, results: &[RunResult]) -> Result<()
             });
         }
     }
-    line_plot_svg(&out.join("learning_curves.svg"), "Test accuracy per epoch (mean ± std over seeds)", "epoch", "test accuracy (%)", &curves)
+    line_plot_svg(
+        &out.join("learning_curves.svg"),
+        "Test accuracy per epoch (mean ± std over seeds)",
+        "epoch",
+        "test accuracy (%)",
+        &curves,
+    )
 }
 
 pub fn run(command: &ExperimentCommand) -> Result<()> {
@@ -307,7 +380,10 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
     let mut results = Vec::new();
     for seed in 0..args.seeds {
         for &lambda in &args.lambdas {
-            let dir = args.out.join("runs").join(format!("lambda-{lambda:.4}-seed-{seed}"));
+            let dir = args
+                .out
+                .join("runs")
+                .join(format!("lambda-{lambda:.4}-seed-{seed}"));
             results.push(run_one(args, lambda, seed, &train, &test, &dir)?);
             write_tables(&args.out, args, &results, &train.name, train.len())?;
         }

@@ -2,7 +2,7 @@
 
 pub mod data;
 pub mod demo;
-pub mod experiment;
 pub mod eval;
+pub mod experiment;
 pub mod templates;
 pub mod train;

@@ -43,7 +43,11 @@ pub fn run(args: &TemplatesArgs) -> Result<()> {
     let device = args.device.device()?;
     let (network, meta) = load_checkpoint(&args.model, &device)?;
     let splits = args.data.load()?;
-    let data = if args.split == Split::Train { splits.train } else { splits.test };
+    let data = if args.split == Split::Train {
+        splits.train
+    } else {
+        splits.test
+    };
     let indices: Vec<usize> = if args.examples.is_empty() {
         (0..args.count.min(data.len())).collect()
     } else {
@@ -52,7 +56,10 @@ pub fn run(args: &TemplatesArgs) -> Result<()> {
     if args.max_chunk_mib == 0 {
         bail!("--max-chunk-mib must be at least 1");
     }
-    let options = AffineOptions { depth: args.depth, max_chunk_bytes: args.max_chunk_mib << 20 };
+    let options = AffineOptions {
+        depth: args.depth,
+        max_chunk_bytes: args.max_chunk_mib << 20,
+    };
     let templates = Templates::compute(&network, &data, &indices, meta.normalization, options, 64)?;
     crate::analysis::write_templates(&args.out, &templates, &data)?;
     let summary = templates.summary();

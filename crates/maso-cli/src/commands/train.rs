@@ -5,13 +5,15 @@ use crate::DeviceArgs;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
+use maso::FeatureShape;
 use maso::arch::Architecture;
-use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint};
+use maso::checkpoint::{
+    CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint,
+};
 use maso::data::Normalization;
 use maso::layer::ActivationKind;
 use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind};
 use maso::train::{EpochMetrics, LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer};
-use maso::FeatureShape;
 use maso_data::Dataset;
 use std::path::Path;
 use std::path::PathBuf;
@@ -117,12 +119,20 @@ impl TrainArgs {
             Architecture::Mlp { .. } => {
                 let activation = match self.activation {
                     Activation::Relu => ActivationKind::Relu,
-                    Activation::LeakyRelu => ActivationKind::LeakyRelu { slope: self.leaky_slope },
+                    Activation::LeakyRelu => ActivationKind::LeakyRelu {
+                        slope: self.leaky_slope,
+                    },
                     Activation::Abs => ActivationKind::Abs,
                 };
-                Architecture::Mlp { widths: self.widths.clone(), activation }
+                Architecture::Mlp {
+                    widths: self.widths.clone(),
+                    activation,
+                }
             }
-            Architecture::ResNet { .. } => Architecture::ResNet { blocks: self.blocks, width: self.width },
+            Architecture::ResNet { .. } => Architecture::ResNet {
+                blocks: self.blocks,
+                width: self.width,
+            },
             other => other,
         })
     }
@@ -132,8 +142,13 @@ impl TrainArgs {
             epochs: self.epochs,
             batch_size: self.batch_size,
             optimizer: match self.optimizer {
-                Optimizer::Adam => OptimizerConfig::Adam { learning_rate: self.lr },
-                Optimizer::Sgd => OptimizerConfig::Sgd { learning_rate: self.lr, momentum: self.momentum },
+                Optimizer::Adam => OptimizerConfig::Adam {
+                    learning_rate: self.lr,
+                },
+                Optimizer::Sgd => OptimizerConfig::Sgd {
+                    learning_rate: self.lr,
+                    momentum: self.momentum,
+                },
             },
             seed: self.seed,
             balanced: !self.no_balance,
@@ -159,7 +174,14 @@ pub fn epoch_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
 }
 
 /// Runs `trainer` up to `epochs` epochs, saving a checkpoint into `out` after each.
-pub fn train_loop(trainer: &mut Trainer, meta: &mut CheckpointMeta, train: &Dataset, test: &Dataset, epochs: usize, out: &Path) -> Result<()> {
+pub fn train_loop(
+    trainer: &mut Trainer,
+    meta: &mut CheckpointMeta,
+    train: &Dataset,
+    test: &Dataset,
+    epochs: usize,
+    out: &Path,
+) -> Result<()> {
     let steps = train.len() / trainer.config.batch_size.min(train.len()).max(1);
     while trainer.epochs_done() < epochs {
         let bar = epoch_bar(trainer.epochs_done() + 1, epochs, steps);
@@ -182,17 +204,33 @@ pub fn train_loop(trainer: &mut Trainer, meta: &mut CheckpointMeta, train: &Data
 fn log_epoch(m: &EpochMetrics) {
     tracing::info!(
         "epoch {}: train loss {:.4} acc {:.4} penalty {:.3e} | test loss {:.4} acc {:.4} | {:.1} s, {:.0} img/s",
-        m.epoch, m.train_loss, m.train_accuracy, m.train_penalty, m.test_loss, m.test_accuracy, m.train_seconds, m.images_per_second
+        m.epoch,
+        m.train_loss,
+        m.train_accuracy,
+        m.train_penalty,
+        m.test_loss,
+        m.test_accuracy,
+        m.train_seconds,
+        m.images_per_second
     );
 }
 
 /// Writes `metrics.csv` and `metrics.json` with one row per epoch.
 pub fn write_metrics(out: &Path, history: &[EpochMetrics]) -> Result<()> {
-    let mut csv = String::from("epoch,train_loss,train_accuracy,train_penalty,test_loss,test_accuracy,train_seconds,images_per_second\n");
+    let mut csv = String::from(
+        "epoch,train_loss,train_accuracy,train_penalty,test_loss,test_accuracy,train_seconds,images_per_second\n",
+    );
     for m in history {
         csv.push_str(&format!(
             "{},{},{},{},{},{},{},{}\n",
-            m.epoch, m.train_loss, m.train_accuracy, m.train_penalty, m.test_loss, m.test_accuracy, m.train_seconds, m.images_per_second
+            m.epoch,
+            m.train_loss,
+            m.train_accuracy,
+            m.train_penalty,
+            m.test_loss,
+            m.test_accuracy,
+            m.train_seconds,
+            m.images_per_second
         ));
     }
     crate::output::write_atomic(&out.join("metrics.csv"), csv.as_bytes())?;
@@ -210,12 +248,15 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let test = splits.test;
 
     let (mut trainer, mut meta) = if args.resume {
-        let (network, meta) = load_checkpoint(&args.out, &device)
-            .with_context(|| format!("cannot resume from {}; drop --resume to start a new run", args.out.display()))?;
-        let mut config = meta
-            .train
-            .clone()
-            .with_context(|| format!("{} has no training settings to resume", args.out.display()))?;
+        let (network, meta) = load_checkpoint(&args.out, &device).with_context(|| {
+            format!(
+                "cannot resume from {}; drop --resume to start a new run",
+                args.out.display()
+            )
+        })?;
+        let mut config = meta.train.clone().with_context(|| {
+            format!("{} has no training settings to resume", args.out.display())
+        })?;
         // --epochs sets the new total; a cosine schedule stretches to it.
         config.epochs = args.epochs;
         let mut meta = meta;
@@ -223,7 +264,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let mut trainer = Trainer::new(network, config, meta.normalization)?;
         trainer.optimizer = load_optimizer(&args.out, &mut trainer.network, trainer.optimizer)?;
         trainer.history = meta.history.clone();
-        tracing::info!("resuming {} after epoch {}", args.out.display(), trainer.epochs_done());
+        tracing::info!(
+            "resuming {} after epoch {}",
+            args.out.display(),
+            trainer.epochs_done()
+        );
         (trainer, meta)
     } else {
         if args.out.join("model.json").exists() {
@@ -262,7 +307,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         test.name,
         test.len()
     );
-    train_loop(&mut trainer, &mut meta, &train, &test, args.epochs, &args.out)
+    train_loop(
+        &mut trainer,
+        &mut meta,
+        &train,
+        &test,
+        args.epochs,
+        &args.out,
+    )
 }
 
 /// Options of the orthogonal-template penalty, shared by `train` and `experiment ortho`.
@@ -306,13 +358,20 @@ impl PenaltyArgs {
     pub fn config(&self, lambda: f64) -> Option<PenaltyConfig> {
         let estimator = match self.ortho_estimator {
             OrthoEstimator::Exact => PenaltyEstimator::Exact,
-            OrthoEstimator::Pairs => PenaltyEstimator::Pairs { pairs: self.ortho_samples },
-            OrthoEstimator::Rademacher => PenaltyEstimator::Rademacher { probes: self.ortho_samples },
+            OrthoEstimator::Pairs => PenaltyEstimator::Pairs {
+                pairs: self.ortho_samples,
+            },
+            OrthoEstimator::Rademacher => PenaltyEstimator::Rademacher {
+                probes: self.ortho_samples,
+            },
         };
         let kind = match self.ortho_kind {
             OrthoKind::Templates => PenaltyKind::Templates { estimator },
             OrthoKind::LastLayer => PenaltyKind::LastLayer,
         };
-        (lambda != 0.0).then_some(PenaltyConfig { weight: lambda, kind })
+        (lambda != 0.0).then_some(PenaltyConfig {
+            weight: lambda,
+            kind,
+        })
     }
 }

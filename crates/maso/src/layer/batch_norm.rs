@@ -35,10 +35,18 @@ impl BatchNorm {
     /// Creates the layer with `gamma = 1`, `beta = 0`, running mean 0 and variance 1.
     pub fn new(shape: FeatureShape, epsilon: f64, momentum: f64, device: &Device) -> Result<Self> {
         if !(epsilon.is_finite() && epsilon > 0.0) {
-            return Err(MasoError::config("batch_norm epsilon", epsilon, "must be finite and positive"));
+            return Err(MasoError::config(
+                "batch_norm epsilon",
+                epsilon,
+                "must be finite and positive",
+            ));
         }
         if !(0.0..=1.0).contains(&momentum) {
-            return Err(MasoError::config("batch_norm momentum", momentum, "must lie in [0, 1]"));
+            return Err(MasoError::config(
+                "batch_norm momentum",
+                momentum,
+                "must lie in [0, 1]",
+            ));
         }
         let channels = shape.channels;
         Ok(Self {
@@ -61,7 +69,10 @@ impl BatchNorm {
         let channels = self.channels();
         let scale = self.gamma.val() / var.add_scalar(self.epsilon).sqrt();
         let shift = self.beta.val() - mean * scale.clone();
-        (scale.reshape([1, channels, 1]), shift.reshape([1, channels, 1]))
+        (
+            scale.reshape([1, channels, 1]),
+            shift.reshape([1, channels, 1]),
+        )
     }
 
     fn batch_statistics(&self, x: &Tensor<2>) -> (Tensor<1>, Tensor<1>) {
@@ -142,8 +153,15 @@ impl MasoLayer for BatchNorm {
         let [batch, features] = x.dims();
         let (mean, var) = self.eval_statistics(&x.device());
         let planes = x.reshape([batch, self.channels(), self.shape.plane()]);
-        batch_norm(planes, self.gamma.val(), self.beta.val(), mean, var, self.epsilon)
-            .reshape([batch, features])
+        batch_norm(
+            planes,
+            self.gamma.val(),
+            self.beta.val(),
+            mean,
+            var,
+            self.epsilon,
+        )
+        .reshape([batch, features])
     }
 
     fn config(&self) -> LayerConfig {

@@ -56,7 +56,11 @@ impl Window {
     }
 
     /// Output padding that makes the transposed convolution return exactly `input`'s plane.
-    pub(crate) fn transpose_padding(&self, input: FeatureShape, output: FeatureShape) -> [usize; 2] {
+    pub(crate) fn transpose_padding(
+        &self,
+        input: FeatureShape,
+        output: FeatureShape,
+    ) -> [usize; 2] {
         let extra = |input: usize, output: usize, axis: usize| {
             let covered = (output - 1) * self.stride[axis]
                 + self.dilation[axis] * (self.kernel[axis] - 1)
@@ -105,7 +109,10 @@ impl Conv2d {
             return Err(MasoError::config(
                 "conv2d out_channels",
                 out_channels,
-                format!("input and output channels must be at least 1 (input has {})", input.channels),
+                format!(
+                    "input and output channels must be at least 1 (input has {})",
+                    input.channels
+                ),
             ));
         }
         let [height, width] = window.validate("conv2d", input)?;
@@ -131,7 +138,12 @@ impl Conv2d {
     }
 
     fn options(&self) -> ConvOptions<2> {
-        ConvOptions::new(self.window.stride, self.window.padding, self.window.dilation, 1)
+        ConvOptions::new(
+            self.window.stride,
+            self.window.padding,
+            self.window.dilation,
+            1,
+        )
     }
 
     fn affine(&self, x: Tensor<2>) -> Tensor<2> {

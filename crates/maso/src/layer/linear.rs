@@ -24,13 +24,20 @@ pub struct Linear {
 
 impl Linear {
     /// Creates a randomly initialized layer for inputs of shape `input`.
-    pub fn new(input: FeatureShape, out_features: usize, bias: bool, device: &Device) -> Result<Self> {
+    pub fn new(
+        input: FeatureShape,
+        out_features: usize,
+        bias: bool,
+        device: &Device,
+    ) -> Result<Self> {
         let in_features = input.numel();
         if in_features == 0 || out_features == 0 {
             return Err(MasoError::config(
                 "linear out_features",
                 out_features,
-                format!("a fully connected layer needs at least one input and output unit (input has {in_features})"),
+                format!(
+                    "a fully connected layer needs at least one input and output unit (input has {in_features})"
+                ),
             ));
         }
         let bound = 1.0 / (in_features as f64).sqrt();

@@ -8,7 +8,12 @@ use burn::tensor::module::{avg_pool2d, conv_transpose2d, max_pool2d, max_pool2d_
 use burn::tensor::ops::{AvgPoolOptions, ConvTransposeOptions, MaxPoolOptions};
 use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
-fn pool_window(op: &str, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<Window> {
+fn pool_window(
+    op: &str,
+    kernel: [usize; 2],
+    stride: [usize; 2],
+    padding: [usize; 2],
+) -> Result<Window> {
     for axis in 0..2 {
         if padding[axis] * 2 > kernel[axis] {
             return Err(MasoError::config(
@@ -48,7 +53,12 @@ pub struct MaxPool2d {
 
 impl MaxPool2d {
     /// Creates the layer for inputs of shape `input`.
-    pub fn new(input: FeatureShape, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<Self> {
+    pub fn new(
+        input: FeatureShape,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> Result<Self> {
         let window = pool_window("max_pool2d", kernel, stride, padding)?;
         let [height, width] = window.validate("max_pool2d", input)?;
         Ok(Self {
@@ -155,7 +165,12 @@ pub struct AvgPool2d {
 
 impl AvgPool2d {
     /// Creates the layer for inputs of shape `input`.
-    pub fn new(input: FeatureShape, kernel: [usize; 2], stride: [usize; 2], padding: [usize; 2]) -> Result<Self> {
+    pub fn new(
+        input: FeatureShape,
+        kernel: [usize; 2],
+        stride: [usize; 2],
+        padding: [usize; 2],
+    ) -> Result<Self> {
         let window = pool_window("avg_pool2d", kernel, stride, padding)?;
         let [height, width] = window.validate("avg_pool2d", input)?;
         Ok(Self {

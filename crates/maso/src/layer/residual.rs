@@ -59,7 +59,12 @@ fn chain_apply(layers: &[Layer], x: Tensor<2>, pieces: &[Piece]) -> Tensor<2> {
         .fold(x, |x, (layer, piece)| layer.apply_piece(x, piece))
 }
 
-fn chain_pullback(layers: &[Layer], g: Tensor<2>, pieces: &[Piece], per_example: usize) -> Tensor<2> {
+fn chain_pullback(
+    layers: &[Layer],
+    g: Tensor<2>,
+    pieces: &[Piece],
+    per_example: usize,
+) -> Tensor<2> {
     layers
         .iter()
         .zip(pieces)
@@ -91,7 +96,6 @@ impl Residual {
             output: body_shape,
         })
     }
-
 }
 
 impl MasoLayer for Residual {

@@ -25,13 +25,28 @@ pub fn f64_device() -> Device {
 /// One step of a randomly drawn architecture, before shapes are known.
 #[derive(Debug, Clone)]
 pub enum Step {
-    Conv { channels: usize, kernel: usize, stride: usize, padding: usize },
+    Conv {
+        channels: usize,
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
     Activation(ActivationKind),
-    MaxPool { kernel: usize, stride: usize, padding: usize },
-    AvgPool { kernel: usize, stride: usize },
+    MaxPool {
+        kernel: usize,
+        stride: usize,
+        padding: usize,
+    },
+    AvgPool {
+        kernel: usize,
+        stride: usize,
+    },
     BatchNorm,
     Dropout,
-    Residual { projection: bool, channels: usize },
+    Residual {
+        projection: bool,
+        channels: usize,
+    },
 }
 
 fn activation() -> impl Strategy<Value = ActivationKind> {
@@ -44,16 +59,29 @@ fn activation() -> impl Strategy<Value = ActivationKind> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        (1usize..5, 1usize..4, 1usize..3, 0usize..2).prop_map(|(channels, kernel, stride, padding)| {
-            Step::Conv { channels, kernel, stride, padding }
-        }),
+        (1usize..5, 1usize..4, 1usize..3, 0usize..2).prop_map(
+            |(channels, kernel, stride, padding)| {
+                Step::Conv {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                }
+            }
+        ),
         activation().prop_map(Step::Activation),
-        (2usize..4, 1usize..3, 0usize..2)
-            .prop_map(|(kernel, stride, padding)| Step::MaxPool { kernel, stride, padding }),
+        (2usize..4, 1usize..3, 0usize..2).prop_map(|(kernel, stride, padding)| Step::MaxPool {
+            kernel,
+            stride,
+            padding
+        }),
         (1usize..3, 1usize..3).prop_map(|(kernel, stride)| Step::AvgPool { kernel, stride }),
         Just(Step::BatchNorm),
         Just(Step::Dropout),
-        (any::<bool>(), 1usize..5).prop_map(|(projection, channels)| Step::Residual { projection, channels }),
+        (any::<bool>(), 1usize..5).prop_map(|(projection, channels)| Step::Residual {
+            projection,
+            channels
+        }),
     ]
 }
 
@@ -76,13 +104,15 @@ pub fn architecture() -> impl Strategy<Value = Architecture> {
         prop::collection::vec((1usize..6, activation()), 0..3),
         1usize..5,
     )
-        .prop_map(|((c, h, w), steps, global_pool, head, outputs)| Architecture {
-            input: FeatureShape::new(c, h, w),
-            steps,
-            global_pool,
-            head,
-            outputs,
-        })
+        .prop_map(
+            |((c, h, w), steps, global_pool, head, outputs)| Architecture {
+                input: FeatureShape::new(c, h, w),
+                steps,
+                global_pool,
+                head,
+                outputs,
+            },
+        )
 }
 
 fn act(kind: ActivationKind) -> LayerConfig {
@@ -95,7 +125,10 @@ fn act(kind: ActivationKind) -> LayerConfig {
 
 fn batch_norm() -> LayerConfig {
     // A large momentum moves the running statistics far from (0, 1) in two batches.
-    LayerConfig::BatchNorm { epsilon: 1e-5, momentum: 0.7 }
+    LayerConfig::BatchNorm {
+        epsilon: 1e-5,
+        momentum: 0.7,
+    }
 }
 
 impl Architecture {
@@ -104,26 +137,44 @@ impl Architecture {
         let mut layers = Vec::new();
         let mut shape = self.input;
         for step in &self.steps {
-            let fits = |span: usize, padding: usize| shape.height + 2 * padding >= span && shape.width + 2 * padding >= span;
+            let fits = |span: usize, padding: usize| {
+                shape.height + 2 * padding >= span && shape.width + 2 * padding >= span
+            };
             let layer = match *step {
-                Step::Conv { channels, kernel, stride, padding } if fits(kernel, padding) => {
-                    Some(LayerConfig::Conv2d {
-                        out_channels: channels,
+                Step::Conv {
+                    channels,
+                    kernel,
+                    stride,
+                    padding,
+                } if fits(kernel, padding) => Some(LayerConfig::Conv2d {
+                    out_channels: channels,
+                    kernel: [kernel; 2],
+                    stride: [stride; 2],
+                    padding: [padding; 2],
+                    dilation: [1, 1],
+                    bias: true,
+                }),
+                Step::Activation(kind) => Some(act(kind)),
+                Step::MaxPool {
+                    kernel,
+                    stride,
+                    padding,
+                } if fits(kernel, padding) && 2 * padding <= kernel => {
+                    Some(LayerConfig::MaxPool2d {
                         kernel: [kernel; 2],
                         stride: [stride; 2],
                         padding: [padding; 2],
-                        dilation: [1, 1],
-                        bias: true,
                     })
                 }
-                Step::Activation(kind) => Some(act(kind)),
-                Step::MaxPool { kernel, stride, padding } if fits(kernel, padding) && 2 * padding <= kernel => {
-                    Some(LayerConfig::MaxPool2d { kernel: [kernel; 2], stride: [stride; 2], padding: [padding; 2] })
+                Step::AvgPool { kernel, stride } if fits(kernel, 0) => {
+                    Some(LayerConfig::avg_pool(kernel, stride))
                 }
-                Step::AvgPool { kernel, stride } if fits(kernel, 0) => Some(LayerConfig::avg_pool(kernel, stride)),
                 Step::BatchNorm => Some(batch_norm()),
                 Step::Dropout => Some(LayerConfig::Dropout { probability: 0.3 }),
-                Step::Residual { projection, channels } => {
+                Step::Residual {
+                    projection,
+                    channels,
+                } => {
                     let out = if projection { channels } else { shape.channels };
                     let conv = |c| LayerConfig::Conv2d {
                         out_channels: c,
@@ -158,7 +209,11 @@ impl Architecture {
                 layers.push(layer);
             }
         }
-        layers.push(if self.global_pool { LayerConfig::GlobalAvgPool } else { LayerConfig::Flatten });
+        layers.push(if self.global_pool {
+            LayerConfig::GlobalAvgPool
+        } else {
+            LayerConfig::Flatten
+        });
         for &(width, kind) in &self.head {
             layers.push(LayerConfig::linear(width));
             layers.push(act(kind));
