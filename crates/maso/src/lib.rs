@@ -37,3 +37,4 @@ pub mod train;
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
 pub mod penalty;
+pub mod codes;

@@ -32,7 +32,7 @@ mod residual;
 pub use activation::{Activation, ActivationKind};
 pub use batch_norm::BatchNorm;
 pub use config::LayerConfig;
-pub use conv::Conv2d;
+pub use conv::{Conv2d, Window};
 pub use dropout::Dropout;
 pub use linear::Linear;
 pub use pool::{AvgPool2d, GlobalAvgPool, MaxPool2d};
