@@ -38,3 +38,4 @@ pub mod train;
 pub struct ReadmeDoctests;
 pub mod penalty;
 pub mod codes;
+pub mod search;
