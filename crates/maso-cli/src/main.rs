@@ -1,6 +1,7 @@
 //! `maso`: the spline view of deep networks from the command line.
 
 mod analysis;
+mod codes_file;
 mod commands;
 mod figures;
 mod output;
@@ -33,6 +34,10 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// Compute A[x] and b[x] for chosen examples and write templates (.npy and PNG).
     Templates(commands::templates::TemplatesArgs),
+    /// Compute the region codes of a data set with a checkpoint and store them.
+    Codes(commands::codes::CodesArgs),
+    /// Find the nearest stored codes of query codes, per code layer, and draw them.
+    Neighbors(commands::codes::NeighborsArgs),
     /// Run experiments that test claims of the spline theory.
     Experiment {
         #[command(subcommand)]
@@ -115,6 +120,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Templates(args) => commands::templates::run(&args),
+        Command::Codes(args) => commands::codes::run_codes(&args),
+        Command::Neighbors(args) => commands::codes::run_neighbors(&args),
         Command::Experiment { command } => commands::experiment::run(&command),
         Command::Data {
             command: DataCommand::Fetch { name, cache },

@@ -91,6 +91,13 @@ pub fn write_npy_i64(path: &Path, data: &[i64], shape: &[usize]) -> anyhow::Resu
     write_npy(path, data, shape)
 }
 
+/// Writes a little-endian u64 .npy array of the given shape (C order), atomically.
+///
+/// Returns an error if `data.len()` differs from the product of `shape`.
+pub fn write_npy_u64(path: &Path, data: &[u64], shape: &[usize]) -> anyhow::Result<()> {
+    write_npy(path, data, shape)
+}
+
 /// Writes `value` as pretty-printed JSON with a trailing newline, atomically.
 pub fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> anyhow::Result<()> {
     write_atomic_with(path, |writer| {

@@ -1,5 +1,6 @@
 //! One module per `maso` subcommand.
 
+pub mod codes;
 pub mod data;
 pub mod demo;
 pub mod eval;
