@@ -2,7 +2,7 @@
 
 use crate::layer::{MasoLayer, Mode};
 use crate::{MasoError, Network, Result};
-use burn::tensor::{Device, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 /// Options of [`affine_map`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -68,7 +68,7 @@ impl AffineMap {
 /// # Example
 ///
 /// ```
-/// use burn::tensor::{Device, Tensor};
+/// use burn::tensor::{Device, Int, Tensor};
 /// use maso::{affine_map, AffineOptions, FeatureShape, LayerConfig, NetworkConfig};
 ///
 /// let device = Device::flex();
@@ -94,14 +94,17 @@ pub fn affine_map(network: &Network, x: Tensor<2>, options: AffineOptions) -> Re
 
     let [batch, _] = x.dims();
     let outputs = network.layers[depth - 1].output_shape().numel();
-    let chunk = chunk_size(network, outputs, &x, options.max_chunk_bytes)?;
+    let rows = rows_per_pass(network, &x, options.max_chunk_bytes)?;
+    // Whole examples per pass where they fit, else part of one example's outputs per pass.
+    let examples = (rows / outputs).clamp(1, batch);
+    let output_rows = rows.min(outputs);
 
     let mut slopes = Vec::new();
     let mut offsets = Vec::new();
-    for start in (0..batch).step_by(chunk) {
-        let length = chunk.min(batch - start);
+    for start in (0..batch).step_by(examples) {
+        let length = examples.min(batch - start);
         let part = x.clone().narrow(0, start, length);
-        let map = affine_map_unchecked(network, part, depth);
+        let map = affine_map_unchecked(network, part, depth, output_rows);
         slopes.push(map.slopes);
         offsets.push(map.offsets);
     }
@@ -111,32 +114,60 @@ pub fn affine_map(network: &Network, x: Tensor<2>, options: AffineOptions) -> Re
     })
 }
 
-/// [`affine_map`] on a batch that [`Network::check_input`] accepted, in one chunk.
-pub(crate) fn affine_map_unchecked(network: &Network, x: Tensor<2>, depth: usize) -> AffineMap {
+/// [`affine_map`] on a batch that [`Network::check_input`] accepted, pulling back at most
+/// `output_rows` outputs of every example per pass.
+pub(crate) fn affine_map_unchecked(
+    network: &Network,
+    x: Tensor<2>,
+    depth: usize,
+    output_rows: usize,
+) -> AffineMap {
     let [batch, features] = x.dims();
     let device = x.device();
     let (_, pieces) = network.forward_pieces(x.clone().detach(), Mode::Eval, depth);
     let outputs = network.layers[depth - 1].output_shape().numel();
 
-    let cotangent = identity_cotangents(batch, outputs, &device);
-    let slopes = network
-        .pullback(cotangent, &pieces, outputs)
-        .reshape([batch, outputs, features]);
+    let mut parts = Vec::new();
+    for first in (0..outputs).step_by(output_rows.max(1)) {
+        let count = output_rows.min(outputs - first);
+        let cotangent = identity_cotangents(batch, outputs, &device, first, count);
+        let part = network
+            .pullback(cotangent, &pieces, count)
+            .reshape([batch, count, features]);
+        parts.push(part);
+    }
+    let slopes = Tensor::cat(parts, 1);
 
     let zeros = Tensor::<2>::zeros([batch, features], &device);
     let offsets = network.apply_pieces(zeros, &pieces);
     AffineMap { slopes, offsets }
 }
 
-/// `batch` stacked identity matrices, `[batch * outputs, outputs]`.
-pub(crate) fn identity_cotangents(batch: usize, outputs: usize, device: &Device) -> Tensor<2> {
-    Tensor::<2>::eye(outputs, device)
+/// Rows `first .. first + count` of the `outputs x outputs` identity, stacked for each of
+/// `batch` examples: `[batch * count, outputs]`.
+pub(crate) fn identity_cotangents(
+    batch: usize,
+    outputs: usize,
+    device: &Device,
+    first: usize,
+    count: usize,
+) -> Tensor<2> {
+    if outputs == 1 {
+        // burn's one_hot needs at least two classes.
+        return Tensor::<2>::ones([batch * count, 1], device);
+    }
+    // One-hot rows rather than a slice of `eye(outputs)`, whose outputs^2 entries would not
+    // fit in memory for wide layers.
+    Tensor::<1, Int>::arange(first as i64..(first + count) as i64, device)
+        .one_hot::<2>(outputs)
+        .float()
         .unsqueeze_dim::<3>(0)
-        .expand([batch, outputs, outputs])
-        .reshape([batch * outputs, outputs])
+        .expand([batch, count, outputs])
+        .reshape([batch * count, outputs])
 }
 
-fn chunk_size(network: &Network, outputs: usize, x: &Tensor<2>, budget: usize) -> Result<usize> {
+/// Number of cotangent rows (examples times outputs) that one pullback pass may hold.
+fn rows_per_pass(network: &Network, x: &Tensor<2>, budget: usize) -> Result<usize> {
     if budget == 0 {
         return Err(MasoError::config(
             "max_chunk_bytes",
@@ -146,7 +177,8 @@ fn chunk_size(network: &Network, outputs: usize, x: &Tensor<2>, budget: usize) -
     }
     let element = x.dtype().size();
     // A pullback holds the cotangent and the layer's result, plus temporaries of the same
-    // size inside burn's ops: budget three activations of the widest layer per cotangent.
-    let per_example = 3 * outputs * network.max_width() * element;
-    Ok((budget / per_example.max(1)).max(1))
+    // size inside burn's ops: budget three activations of the widest layer per cotangent row.
+    // NOTE: this is an estimate; a convolution's im2col buffer can exceed it.
+    let per_row = 3 * network.max_width() * element;
+    Ok((budget / per_row.max(1)).max(1))
 }

@@ -39,6 +39,9 @@ pub struct CheckpointMeta {
     pub normalization: Normalization,
     /// Name of the training data set.
     pub dataset: String,
+    /// Number of training images, where a run used a subset (`--train-limit`) or the full set.
+    #[serde(default)]
+    pub train_images: Option<usize>,
     /// The training settings, for runs made by `maso train`.
     pub train: Option<TrainConfig>,
     /// Metrics of every finished epoch.
@@ -108,6 +111,12 @@ pub fn save_checkpoint(
                 detail: format!("failed to write the optimizer state: {error}"),
             })?;
         rename(&partial, &path)?;
+    } else {
+        // A state left by an earlier save would be applied to the new weights on resume.
+        let path = optimizer_path(dir);
+        if path.exists() {
+            fs::remove_file(&path).map_err(io_error("failed to remove the stale", &path))?;
+        }
     }
 
     let path = json_path(dir);

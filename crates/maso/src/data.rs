@@ -63,6 +63,7 @@ pub fn check_dataset(data: &Dataset, shape: FeatureShape, classes: usize) -> Res
             what: format!("data set `{}`", data.name),
         });
     }
+    data.validate()?;
     let [c, h, w] = data.shape;
     if FeatureShape::new(c, h, w) != shape {
         return Err(MasoError::shape(

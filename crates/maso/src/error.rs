@@ -35,7 +35,7 @@ pub enum MasoError {
     #[error("{what} is empty; pass at least one example")]
     Empty { what: String },
 
-    /// A layer name that the library does not know.
+    /// A name (architecture, code layer) that the library does not know.
     #[error("unknown {kind} `{name}`; known: {known}")]
     Unknown {
         kind: String,
@@ -64,6 +64,14 @@ pub enum MasoError {
     /// configuration describes, its format is unsupported, or it cannot be parsed.
     #[error("invalid checkpoint file {}: {detail}", path.display())]
     Checkpoint { path: PathBuf, detail: String },
+
+    /// A data set failed validation.
+    #[error(transparent)]
+    Data(#[from] maso_data::DataError),
+
+    /// Values could not be read back from the compute device.
+    #[error("reading tensor values back from the device failed: {detail}")]
+    Readback { detail: String },
 }
 
 /// Result alias for this crate.

@@ -98,7 +98,7 @@ fn cotangents(
 ) -> (Tensor<2>, usize) {
     match estimator {
         PenaltyEstimator::Exact => (
-            crate::affine::identity_cotangents(batch, classes, device),
+            crate::affine::identity_cotangents(batch, classes, device, 0, classes),
             classes,
         ),
         PenaltyEstimator::Pairs { pairs } => {

@@ -79,7 +79,8 @@ pub struct TrainConfig {
     /// Images per minibatch.
     pub batch_size: usize,
     pub optimizer: OptimizerConfig,
-    /// Seed of the weight initialization, the minibatch order and dropout.
+    /// Seed of the minibatch order, dropout and the penalty's estimators; `maso train` also
+    /// initializes the weights from it (see [`stream_seed`]).
     pub seed: u64,
     /// Whether each minibatch contains `batch_size / classes` images of every class (the rest
     /// drawn from rotating classes) rather than a uniform shuffle.
@@ -97,6 +98,11 @@ impl TrainConfig {
         if self.batch_size == 0 {
             return Err(MasoError::config("batch size", 0, "must be at least 1"));
         }
+        if let OptimizerConfig::Sgd { momentum, .. } = self.optimizer {
+            if !(0.0..1.0).contains(&momentum) {
+                return Err(MasoError::config("SGD momentum", momentum, "must lie in [0, 1)"));
+            }
+        }
         let rate = self.optimizer.learning_rate();
         if !(rate.is_finite() && rate > 0.0) {
             return Err(MasoError::config(
@@ -112,12 +118,37 @@ impl TrainConfig {
     }
 }
 
+/// Random streams derived from a run's seed.
+pub mod streams {
+    /// Weight initialization (`maso train` seeds the device with it before building the
+    /// network).
+    pub const INIT: u64 = 0;
+    /// Minibatch order.
+    pub const BATCHES: u64 = 1;
+    /// Dropout masks (burn's device generator).
+    pub const DROPOUT: u64 = 2;
+    /// The penalty's random classes or signs.
+    pub const PENALTY: u64 = 3;
+}
+
+/// Derives the seed of random stream `stream` at step `index` (an epoch) from a run's `seed`,
+/// with the SplitMix64 finalizer, so that the streams of different seeds do not overlap.
+pub fn stream_seed(seed: u64, stream: u64, index: u64) -> u64 {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    mix(mix(mix(seed).wrapping_add(stream)).wrapping_add(index))
+}
+
 /// Metrics of one finished epoch.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,
-    /// Mean cross-entropy over the epoch's minibatches, in training mode.
+    /// Mean cross-entropy over the epoch's minibatches, in training mode, without the
+    /// penalty.
     pub train_loss: f64,
     /// Accuracy over the epoch's minibatches, in training mode.
     pub train_accuracy: f64,
@@ -273,19 +304,16 @@ impl Trainer {
         check_dataset(train, self.network.input_shape(), classes)?;
         check_dataset(test, self.network.input_shape(), classes)?;
         let epoch = self.epochs_done() + 1;
-        let seed = self
-            .config
-            .seed
-            .wrapping_mul(1_000_003)
-            .wrapping_add(epoch as u64);
-        let mut rng = StdRng::seed_from_u64(seed);
+        let seed = self.config.seed;
+        let index = epoch as u64;
+        let mut rng = StdRng::seed_from_u64(stream_seed(seed, streams::BATCHES, index));
         let device = self.network.devices()[0].clone();
-        device.seed(seed);
+        device.seed(stream_seed(seed, streams::DROPOUT, index));
 
         let batches = epoch_batches(&train.labels, classes, &self.config, &mut rng);
         // The penalty's estimators draw from their own stream, so the minibatch order does not
         // depend on the penalty.
-        let mut penalty_rng = StdRng::seed_from_u64(seed ^ 0x5eed_0f_7e4a_1a7e);
+        let mut penalty_rng = StdRng::seed_from_u64(stream_seed(seed, streams::PENALTY, index));
         let penalty = self.config.penalty.filter(|penalty| penalty.weight > 0.0);
         let start = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0, 0usize, 0usize);
@@ -297,7 +325,9 @@ impl Trainer {
                 self.network
                     .forward_pieces(x, Mode::Train, self.network.depth());
             let predicted = logits.clone().argmax(1).reshape([indices.len()]);
-            let mut loss = cross_entropy(logits, labels.clone());
+            let cross_entropy = cross_entropy(logits, labels.clone());
+            let mut loss = cross_entropy.clone();
+            let mut penalty_value = None;
             if let Some(penalty) = penalty {
                 let value = match penalty.kind {
                     PenaltyKind::Templates { estimator } => template_penalty(
@@ -309,13 +339,18 @@ impl Trainer {
                     ),
                     PenaltyKind::LastLayer => last_layer_penalty(&self.network)?,
                 };
-                penalty_sum += value.clone().into_scalar::<f64>() * indices.len() as f64;
+                penalty_value = Some(value.clone());
                 loss = loss + value.mul_scalar(penalty.weight);
             }
             drop(pieces);
 
-            let loss_value = loss.clone().into_scalar::<f64>();
-            if !loss_value.is_finite() {
+            // One read from the device per step: the cross-entropy and the penalty.
+            let mut parts = vec![cross_entropy.detach()];
+            parts.extend(penalty_value.map(Tensor::detach));
+            let values = read_f64(Tensor::cat(parts, 0))?;
+            let (loss_value, step_penalty) = (values[0], values.get(1).copied().unwrap_or(0.0));
+            let weight = penalty.map_or(0.0, |penalty| penalty.weight);
+            if !(loss_value + weight * step_penalty).is_finite() {
                 return Err(MasoError::NonFinite {
                     what: format!(
                         "the training loss at epoch {epoch}, step {} (lower the learning rate)",
@@ -334,6 +369,7 @@ impl Trainer {
             self.network = self.optimizer.step(learning_rate, network, grads);
 
             loss_sum += loss_value * indices.len() as f64;
+            penalty_sum += step_penalty * indices.len() as f64;
             correct += predicted.equal(labels).int().sum().into_scalar::<i64>() as usize;
             seen += indices.len();
             on_step(StepProgress {
@@ -359,6 +395,14 @@ impl Trainer {
         self.history.push(metrics.clone());
         Ok(metrics)
     }
+}
+
+fn read_f64(tensor: Tensor<1>) -> Result<Vec<f64>> {
+    tensor
+        .into_data()
+        .convert::<f64>()
+        .try_into_vec::<f64>()
+        .map_err(|error| MasoError::Readback { detail: format!("{error:?}") })
 }
 
 /// Returns an empty stand-in so that the optimizer can take the network by value.
@@ -400,14 +444,12 @@ pub fn evaluate(
             .int()
             .sum()
             .into_scalar::<i64>() as usize;
-        let predicted = predicted.into_data().convert::<i64>();
-        predictions.extend(
-            predicted
-                .as_slice::<i64>()
-                .unwrap_or(&[])
-                .iter()
-                .map(|&p| p as usize),
-        );
+        let predicted = predicted
+            .into_data()
+            .convert::<i64>()
+            .try_into_vec::<i64>()
+            .map_err(|error| MasoError::Readback { detail: format!("{error:?}") })?;
+        predictions.extend(predicted.iter().map(|&p| p as usize));
     }
     Ok(Evaluation {
         loss: loss_sum / data.len() as f64,

@@ -44,6 +44,7 @@ fn mnist_shape() -> FeatureShape {
 fn meta_for(network: &Network, architecture: Architecture) -> CheckpointMeta {
     CheckpointMeta {
         format: CHECKPOINT_FORMAT,
+        train_images: None,
         network: network.config(),
         architecture: Some(architecture),
         normalization: Normalization::PerImage,

@@ -92,3 +92,25 @@ fn default_dtype_is_f32() {
     let x = Tensor::<2>::from_data([[1.0, 1.0]], &device);
     assert_eq!(x.dtype(), FloatDType::F32.into());
 }
+
+#[test]
+fn tiny_memory_budget_splits_outputs() {
+    let device = Device::flex();
+    let network = network(&device);
+    let x = Tensor::<2>::from_data([[2.0, 0.5], [0.5, 2.0], [-1.0, 0.5]], &device);
+    let whole = affine_map(&network, x.clone(), AffineOptions::default()).unwrap();
+    // One byte forces one cotangent row per pass: one output of one example at a time.
+    let options = AffineOptions {
+        depth: None,
+        max_chunk_bytes: 1,
+    };
+    let split = affine_map(&network, x, options).unwrap();
+    assert_eq!(
+        split.slopes.into_data().try_to_vec::<f32>().unwrap(),
+        whole.slopes.into_data().try_to_vec::<f32>().unwrap()
+    );
+    assert_eq!(
+        split.offsets.into_data().try_to_vec::<f32>().unwrap(),
+        whole.offsets.into_data().try_to_vec::<f32>().unwrap()
+    );
+}

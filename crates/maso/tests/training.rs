@@ -10,7 +10,7 @@ use maso::checkpoint::{
 };
 use maso::data::Normalization;
 use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind, mean_template_cosine};
-use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate};
+use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate, stream_seed, streams};
 use maso::{AffineOptions, FeatureShape, MasoError, Network, affine_map};
 use maso_data::{Dataset, Splits};
 use std::path::{Path, PathBuf};
@@ -60,7 +60,7 @@ fn mlp_config() -> maso::NetworkConfig {
 /// Creates a trainer for an MLP initialized from `seed`, as `maso train` does.
 fn new_trainer(seed: u64) -> Trainer {
     let device = Device::flex().autodiff();
-    device.seed(seed);
+    device.seed(stream_seed(seed, streams::INIT, 0));
     let network = mlp_config()
         .init(&device)
         .expect("the MLP builds on the flex device");
@@ -272,6 +272,7 @@ fn resumed_training_matches_straight_run() {
     run_epochs(&mut interrupted, 1);
     let meta = CheckpointMeta {
         format: CHECKPOINT_FORMAT,
+        train_images: None,
         network: interrupted.network.config(),
         architecture: Some(Architecture::mlp(vec![64])),
         normalization: interrupted.normalization,

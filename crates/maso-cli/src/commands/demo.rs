@@ -10,7 +10,7 @@ use maso::arch::Architecture;
 use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta};
 use maso::data::Normalization;
 use maso::templates::Templates;
-use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer};
+use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -42,7 +42,7 @@ pub fn run(out: &Path, epochs: usize, seed: u64, device: &Device) -> Result<()> 
     let config = architecture.config(FeatureShape::new(c, h, w), train.num_classes)?;
 
     let device = device.clone().autodiff();
-    device.seed(seed);
+    device.seed(stream_seed(seed, streams::INIT, 0));
     let network = config.init(&device)?;
     let train_config = TrainConfig {
         epochs,
@@ -58,6 +58,7 @@ pub fn run(out: &Path, epochs: usize, seed: u64, device: &Device) -> Result<()> 
     let normalization = Normalization::PerImage;
     let mut meta = CheckpointMeta {
         format: CHECKPOINT_FORMAT,
+        train_images: Some(train.len()),
         network: network.config(),
         architecture: Some(architecture.clone()),
         normalization,

@@ -5,7 +5,7 @@
 //! (mean and standard deviation over seeds) and plots them.
 
 use super::data::DataArgs;
-use super::train::{PenaltyArgs, train_loop, write_metrics};
+use super::train::{PenaltyArgs, check_same_data, train_loop, write_metrics};
 use crate::DeviceArgs;
 use crate::plots::{Series, line_plot_svg};
 use anyhow::{Context, Result, bail};
@@ -13,10 +13,10 @@ use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Subcommand};
 use maso::arch::Architecture;
-use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer};
+use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_meta, load_optimizer};
 use maso::data::{Normalization, images_tensor};
 use maso::penalty::mean_template_cosine;
-use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate};
+use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate, stream_seed, streams};
 use maso::{AffineOptions, FeatureShape, Network, affine_map};
 use maso_data::Dataset;
 use serde::{Deserialize, Serialize};
@@ -82,7 +82,7 @@ struct RunResult {
     /// Accuracy and loss on the training images in eval mode after the last epoch.
     train_accuracy: f64,
     train_loss: f64,
-    /// Train minus test accuracy.
+    /// Train accuracy minus `test_accuracy`.
     accuracy_gap: f64,
     /// Test minus train loss.
     loss_gap: f64,
@@ -118,21 +118,46 @@ fn run_one(
     test: &Dataset,
     dir: &Path,
 ) -> Result<RunResult> {
+    let architecture: Architecture = args.arch.parse()?;
+    let train_config = TrainConfig {
+        epochs: args.epochs,
+        batch_size: args.batch_size,
+        optimizer: OptimizerConfig::Adam {
+            learning_rate: args.lr,
+        },
+        seed,
+        balanced: true,
+        schedule: LearningRateSchedule::Constant,
+        penalty: args.penalty.config(lambda),
+    };
+    let existing = dir.join("model.json").exists();
+    if existing {
+        // A finished or interrupted run is reused only if it was made with these settings.
+        let meta = load_meta(dir)?;
+        check_same_data(&meta, train, dir)?;
+        let same = meta.train.as_ref().is_some_and(|stored| {
+            TrainConfig { epochs: args.epochs, ..stored.clone() } == train_config
+        }) && meta.architecture.as_ref() == Some(&architecture);
+        if !same {
+            bail!(
+                "{} holds a run with other settings (architecture, batch size, learning rate or penalty); choose another --out",
+                dir.display()
+            );
+        }
+    }
     let final_path = dir.join("final.json");
     if let Ok(text) = std::fs::read_to_string(&final_path) {
         if let Ok(result) = serde_json::from_str::<RunResult>(&text) {
-            tracing::info!("lambda {lambda}, seed {seed}: finished earlier, skipped");
-            return Ok(result);
+            if result.test_curve.len() == args.epochs {
+                tracing::info!("lambda {lambda}, seed {seed}: finished earlier, skipped");
+                return Ok(result);
+            }
         }
     }
     let device = args.device.device()?.autodiff();
-    let (mut trainer, mut meta) = if dir.join("model.json").exists() {
+    let (mut trainer, mut meta) = if existing {
         let (network, mut meta) = load_checkpoint(dir, &device)?;
-        let mut config = meta
-            .train
-            .clone()
-            .context("the run's checkpoint has no training settings")?;
-        config.epochs = args.epochs;
+        let config = train_config;
         meta.train = Some(config.clone());
         let mut trainer = Trainer::new(network, config, meta.normalization)?;
         trainer.optimizer = load_optimizer(dir, &mut trainer.network, trainer.optimizer)?;
@@ -143,24 +168,13 @@ fn run_one(
         );
         (trainer, meta)
     } else {
-        let architecture: Architecture = args.arch.parse()?;
         let [c, h, w] = train.shape;
         let config = architecture.config(FeatureShape::new(c, h, w), train.num_classes)?;
-        device.seed(seed);
+        device.seed(stream_seed(seed, streams::INIT, 0));
         let network = config.init(&device)?;
-        let train_config = TrainConfig {
-            epochs: args.epochs,
-            batch_size: args.batch_size,
-            optimizer: OptimizerConfig::Adam {
-                learning_rate: args.lr,
-            },
-            seed,
-            balanced: true,
-            schedule: LearningRateSchedule::Constant,
-            penalty: args.penalty.config(lambda),
-        };
         let meta = CheckpointMeta {
             format: CHECKPOINT_FORMAT,
+            train_images: Some(train.len()),
             network: network.config(),
             architecture: Some(architecture),
             normalization: Normalization::PerImage,
@@ -191,7 +205,7 @@ fn run_one(
         test_loss: last.test_loss,
         train_accuracy: on_train.accuracy,
         train_loss: on_train.loss,
-        accuracy_gap: on_train.accuracy - last.test_accuracy,
+        accuracy_gap: on_train.accuracy - test_accuracy,
         loss_gap: last.test_loss - on_train.loss,
         template_cosine: template_cosine(
             &network,
@@ -370,6 +384,14 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
     if let Some(bad) = args.lambdas.iter().find(|l| !(l.is_finite() && **l >= 0.0)) {
         bail!("invalid lambda {bad}: penalty weights must be finite and non-negative");
     }
+    for (i, lambda) in args.lambdas.iter().enumerate() {
+        if args.lambdas[..i].contains(lambda) {
+            bail!("lambda {lambda} appears twice in --lambdas; list each weight once");
+        }
+    }
+    if args.cosine_examples == 0 {
+        bail!("--cosine-examples must be at least 1 to measure template orthogonality");
+    }
     let splits = args.data.load()?;
     let train = match args.train_limit {
         Some(0) => bail!("--train-limit 0 leaves no training images; give a positive count"),
@@ -383,7 +405,7 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
             let dir = args
                 .out
                 .join("runs")
-                .join(format!("lambda-{lambda:.4}-seed-{seed}"));
+                .join(format!("lambda-{lambda}-seed-{seed}"));
             results.push(run_one(args, lambda, seed, &train, &test, &dir)?);
             write_tables(&args.out, args, &results, &train.name, train.len())?;
         }

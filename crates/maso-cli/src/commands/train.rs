@@ -13,7 +13,7 @@ use maso::checkpoint::{
 use maso::data::Normalization;
 use maso::layer::ActivationKind;
 use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind};
-use maso::train::{EpochMetrics, LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer};
+use maso::train::{EpochMetrics, LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams};
 use maso_data::Dataset;
 use std::path::Path;
 use std::path::PathBuf;
@@ -161,6 +161,29 @@ impl TrainArgs {
     }
 }
 
+/// Checks that a resumed run sees the training data it started with.
+pub fn check_same_data(meta: &CheckpointMeta, train: &Dataset, out: &Path) -> Result<()> {
+    if meta.dataset != train.name {
+        bail!(
+            "{} was trained on {}, but --data gives {}; resume with the same --data",
+            out.display(),
+            meta.dataset,
+            train.name
+        );
+    }
+    if let Some(count) = meta.train_images {
+        if count != train.len() {
+            bail!(
+                "{} was trained on {count} images of {}, but this run has {}; resume with the same --train-limit",
+                out.display(),
+                meta.dataset,
+                train.len()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// A progress bar for one epoch's steps, hidden when stderr is not a terminal.
 pub fn epoch_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
     let bar = ProgressBar::new(steps as u64);
@@ -257,7 +280,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let mut config = meta.train.clone().with_context(|| {
             format!("{} has no training settings to resume", args.out.display())
         })?;
-        // --epochs sets the new total; a cosine schedule stretches to it.
+        check_same_data(&meta, &train, &args.out)?;
+        // --epochs sets the new total; a cosine schedule stretches to it. The other settings
+        // come from the checkpoint.
         config.epochs = args.epochs;
         let mut meta = meta;
         meta.train = Some(config.clone());
@@ -280,7 +305,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         let architecture = args.architecture()?;
         let [c, h, w] = train.shape;
         let config = architecture.config(FeatureShape::new(c, h, w), train.num_classes)?;
-        device.seed(args.seed);
+        device.seed(stream_seed(args.seed, streams::INIT, 0));
         let network = config.init(&device)?;
         let normalization = match args.normalization {
             NormalizationArg::PerImage => Normalization::PerImage,
@@ -289,6 +314,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         };
         let meta = CheckpointMeta {
             format: CHECKPOINT_FORMAT,
+            train_images: Some(train.len()),
             network: network.config(),
             architecture: Some(architecture),
             normalization,
