@@ -67,6 +67,12 @@ def base_parser(description: str, repeats: int) -> argparse.ArgumentParser:
         default=50,
         help="discarded repeats allowed per measured function before the script fails (default: 50)",
     )
+    parser.add_argument(
+        "--idle-seconds",
+        type=int,
+        default=5,
+        help="after a discarded repeat, seconds of idle CPUs to wait for before the next repeat (default: 5)",
+    )
     return parser
 
 
@@ -74,7 +80,7 @@ def validate_options(parser: argparse.ArgumentParser, args: argparse.Namespace, 
     """Exit through the parser with a usage error when an option value is invalid.
 
     The options named in `positive` must be at least 1, --max-other-cpu must
-    be between 0 and 1 and --max-discarded must be at least 0.
+    be between 0 and 1, and --max-discarded and --idle-seconds must be at least 0.
     """
     for name in positive:
         value = getattr(args, name)
@@ -82,6 +88,8 @@ def validate_options(parser: argparse.ArgumentParser, args: argparse.Namespace, 
             parser.error(f"--{name.replace('_', '-')} must be at least 1, got {value}")
     if args.max_other_cpu is not None and not 0 <= args.max_other_cpu <= 1:
         parser.error(f"--max-other-cpu must be between 0 and 1, got {args.max_other_cpu}")
+    if args.idle_seconds < 0:
+        parser.error(f"--idle-seconds must be at least 0, got {args.idle_seconds}")
     if args.max_discarded < 0:
         parser.error(f"--max-discarded must be at least 0, got {args.max_discarded}")
 
@@ -149,6 +157,22 @@ def time_with_other_cpu(function, calls: int) -> tuple[float, float | None]:
     return seconds, other_seconds / (seconds * os.cpu_count())
 
 
+def wait_for_idle_cpus(max_other_cpu: float, quiet_seconds: int) -> None:
+    """Sleep until other processes use at most `max_other_cpu` of all CPUs for `quiet_seconds` seconds in a row.
+
+    This process sleeps meanwhile, so it does not slow the other work down.
+    Returns at once where /proc/stat is missing.
+    """
+    quiet = 0
+    while quiet < quiet_seconds:
+        start = read_system_cpu_seconds()
+        time.sleep(1.0)
+        end = read_system_cpu_seconds()
+        if start is None or end is None:
+            return
+        quiet = quiet + 1 if (end - start) / os.cpu_count() <= max_other_cpu else 0
+
+
 @dataclasses.dataclass
 class Repeats:
     """Timed repeats of one benchmarked function."""
@@ -162,8 +186,9 @@ def time_repeats(args: argparse.Namespace, function, calls: int) -> Repeats:
     """Time `args.repeats` repeats of `calls` calls each.
 
     With --max-other-cpu set, a repeat during which other processes used a
-    larger share of the CPUs is discarded, reported on stderr and run again.
-    After more than --max-discarded discards the script exits with status 1.
+    larger share of the CPUs is discarded and reported on stderr. The script
+    then sleeps until the CPUs have been idle for --idle-seconds and runs the
+    repeat again. After more than --max-discarded discards it exits with status 1.
     """
     repeats = Repeats(seconds_per_call=[], other_cpu_fractions=[], discarded=0)
     while len(repeats.seconds_per_call) < args.repeats:
@@ -181,6 +206,7 @@ def time_repeats(args: argparse.Namespace, function, calls: int) -> Repeats:
                     f"failed: more than --max-discarded {args.max_discarded} repeats were discarded "
                     "because other processes used the CPUs. Rerun on an idle machine or raise --max-other-cpu."
                 )
+            wait_for_idle_cpus(args.max_other_cpu, args.idle_seconds)
             continue
         repeats.seconds_per_call.append(seconds / calls)
         repeats.other_cpu_fractions.append(other_cpu)
