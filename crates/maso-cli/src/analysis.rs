@@ -14,8 +14,14 @@ pub const GRID_OUTPUTS: usize = 16;
 
 /// Writes `inputs.npy` `[N, C, H, W]`, `templates.npy` `[N, K, C, H, W]`, `offsets.npy` and
 /// `logits.npy` `[N, K]`, `labels.npy`, `predictions.npy` and `indices.npy` `[N]`, and
-/// `templates.png` for the first examples.
-pub fn write_templates(dir: &Path, templates: &Templates, data: &Dataset) -> Result<()> {
+/// `templates.png` for the first examples. `logits` says whether the outputs are the
+/// network's logits, whose columns get the true and predicted class frames.
+pub fn write_templates(
+    dir: &Path,
+    templates: &Templates,
+    data: &Dataset,
+    logits: bool,
+) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|error| anyhow::anyhow!("cannot create {}: {error}", dir.display()))?;
     let n = templates.len();
@@ -55,7 +61,8 @@ pub fn write_templates(dir: &Path, templates: &Templates, data: &Dataset) -> Res
         let start = row * k * features;
         slopes.extend_from_slice(&templates.slopes[start..start + columns * features]);
     }
-    let classifier = k == data.num_classes;
+    // Class frames only make sense when the outputs are the logits.
+    let classifier = logits;
     let label_rows: Vec<usize> = labels.iter().take(shown).map(|&l| l as usize).collect();
     let predicted_rows: Vec<usize> = predictions.iter().take(shown).copied().collect();
     TemplateGrid {

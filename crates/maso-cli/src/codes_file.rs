@@ -42,8 +42,12 @@ pub struct CodesHeader {
 /// Hex SHA-256 of a checkpoint's weights file.
 pub fn model_sha256(model: &Path) -> Result<String> {
     let weights = model.join("model.safetensors");
-    let bytes = std::fs::read(&weights).with_context(|| format!("failed to read {}", weights.display()))?;
-    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
+    let bytes =
+        std::fs::read(&weights).with_context(|| format!("failed to read {}", weights.display()))?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
 }
 
 /// Writes `codes` with `header` into the directory `dir`.
@@ -57,9 +61,14 @@ pub fn write_codes(dir: &Path, header: &CodesHeader, codes: &[u64]) -> Result<()
 /// Reads the codes in `dir`, checking the array against its header.
 pub fn read_codes(dir: &Path) -> Result<(CodesHeader, Vec<u64>)> {
     let json = dir.join("codes.json");
-    let text = std::fs::read_to_string(&json)
-        .with_context(|| format!("failed to read {} (is this a directory written by `maso codes`?)", json.display()))?;
-    let header: CodesHeader = serde_json::from_str(&text).with_context(|| format!("invalid code header {}", json.display()))?;
+    let text = std::fs::read_to_string(&json).with_context(|| {
+        format!(
+            "failed to read {} (is this a directory written by `maso codes`?)",
+            json.display()
+        )
+    })?;
+    let header: CodesHeader = serde_json::from_str(&text)
+        .with_context(|| format!("invalid code header {}", json.display()))?;
     if header.format != CODES_FORMAT {
         bail!(
             "{} has code format {}, but this build reads format {CODES_FORMAT}; recompute the codes with `maso codes`",
@@ -69,7 +78,8 @@ pub fn read_codes(dir: &Path) -> Result<(CodesHeader, Vec<u64>)> {
     }
     let npy = dir.join("codes.npy");
     let bytes = std::fs::read(&npy).with_context(|| format!("failed to read {}", npy.display()))?;
-    let array = npyz::NpyFile::new(&bytes[..]).with_context(|| format!("{} is not a valid .npy file", npy.display()))?;
+    let array = npyz::NpyFile::new(&bytes[..])
+        .with_context(|| format!("{} is not a valid .npy file", npy.display()))?;
     let shape: Vec<u64> = array.shape().to_vec();
     let expected = [header.count as u64, header.layout.words_per_example as u64];
     if shape != expected {
@@ -85,7 +95,12 @@ pub fn read_codes(dir: &Path) -> Result<(CodesHeader, Vec<u64>)> {
 }
 
 /// Checks that two code sets can be compared: same layout and same model.
-pub fn check_compatible(a: &CodesHeader, a_dir: &Path, b: &CodesHeader, b_dir: &Path) -> Result<()> {
+pub fn check_compatible(
+    a: &CodesHeader,
+    a_dir: &Path,
+    b: &CodesHeader,
+    b_dir: &Path,
+) -> Result<()> {
     if a.layout != b.layout {
         bail!(
             "the codes in {} and {} have different layouts; compute both with the same model",

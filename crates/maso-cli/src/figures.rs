@@ -327,22 +327,53 @@ pub fn write_neighbor_grid(
     let cell_w = width as u32 * zoom + GUTTER;
     let cell_h = height as u32 * zoom + GUTTER;
     let columns = 1 + rows.iter().map(Vec::len).max().unwrap_or(0) as u32;
-    let mut image = RgbImage::from_pixel(GUTTER + columns * cell_w, GUTTER + rows.len().max(1) as u32 * cell_h, GUTTER_COLOR);
-    let to_unit = |pixels: &[u8]| pixels.iter().map(|&p| f32::from(p) / 255.0).collect::<Vec<f32>>();
+    let mut image = RgbImage::from_pixel(
+        GUTTER + columns * cell_w,
+        GUTTER + rows.len().max(1) as u32 * cell_h,
+        GUTTER_COLOR,
+    );
+    let to_unit = |pixels: &[u8]| {
+        pixels
+            .iter()
+            .map(|&p| f32::from(p) / 255.0)
+            .collect::<Vec<f32>>()
+    };
     let query_pixels = input_to_rgb(&to_unit(query), channels, height, width);
     for (row, neighbors) in rows.iter().enumerate() {
         let y = GUTTER + row as u32 * cell_h;
         draw_cell(&mut image, &query_pixels, width, GUTTER, y, zoom);
-        draw_outline(&mut image, GUTTER, y, width as u32 * zoom, height as u32 * zoom, PREDICTED_FRAME_COLOR);
+        draw_outline(
+            &mut image,
+            GUTTER,
+            y,
+            width as u32 * zoom,
+            height as u32 * zoom,
+            PREDICTED_FRAME_COLOR,
+        );
         for (column, &index) in neighbors.iter().enumerate() {
-            anyhow::ensure!(index < database.len(), "neighbour index {index} is outside {} ({} images)", database.name, database.len());
+            anyhow::ensure!(
+                index < database.len(),
+                "neighbour index {index} is outside {} ({} images)",
+                database.name,
+                database.len()
+            );
             let pixels = input_to_rgb(&to_unit(database.image(index)), channels, height, width);
-            draw_cell(&mut image, &pixels, width, GUTTER + (column as u32 + 1) * cell_w, y, zoom);
+            draw_cell(
+                &mut image,
+                &pixels,
+                width,
+                GUTTER + (column as u32 + 1) * cell_w,
+                y,
+                zoom,
+            );
         }
     }
     let mut bytes = Vec::new();
     image
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .map_err(|error| anyhow::anyhow!("failed to encode {}: {error}", path.display()))?;
     crate::output::write_atomic(path, &bytes)
 }

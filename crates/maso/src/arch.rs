@@ -1,8 +1,9 @@
 //! Architectures of the spline-theory experiments: MLP, SmallCNN, LargeCNN and ResNet.
 //!
-//! Each builds a [`NetworkConfig`] for any input shape of at least 28x28 pixels (1-channel
-//! 28x28 MNIST-like and 3-channel 32x32 CIFAR-like inputs are the usual ones) and any number of
-//! classes.
+//! Each builds a [`NetworkConfig`] for any number of classes and for inputs of at least 28x28
+//! pixels: 1-channel 28x28 MNIST-like and 3-channel 32x32 CIFAR-like inputs are the usual
+//! ones. The ResNet also needs a height and width divisible by 4, because both stride-2 stages
+//! must halve the plane exactly for the skip and body paths to agree.
 
 use crate::layer::{ActivationKind, LayerConfig};
 use crate::{FeatureShape, MasoError, NetworkConfig, Result};
@@ -62,6 +63,13 @@ impl Architecture {
             return Err(MasoError::shape(
                 &self.to_string(),
                 "an input plane of at least 28x28",
+                input,
+            ));
+        }
+        if matches!(self, Self::ResNet { .. }) && (input.height % 4 != 0 || input.width % 4 != 0) {
+            return Err(MasoError::shape(
+                &self.to_string(),
+                "an input height and width divisible by 4",
                 input,
             ));
         }

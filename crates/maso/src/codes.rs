@@ -108,7 +108,12 @@ impl CodeLayout {
                 Layer::MaxPool2d(pool) => {
                     let [kh, kw] = pool.window().kernel;
                     let windows = pool.output_shape().numel();
-                    (CodeKind::Argmax { window_size: kh * kw }, windows)
+                    (
+                        CodeKind::Argmax {
+                            window_size: kh * kw,
+                        },
+                        windows,
+                    )
                 }
                 _ => (CodeKind::Sign, layer.output_shape().numel()),
             };
@@ -174,13 +179,26 @@ fn set_bits(words: &mut [u64], unit: usize, bits: usize, value: u64) {
 /// # Panics
 ///
 /// If `pieces` does not come from `network`.
-pub fn pack_codes(network: &Network, layout: &CodeLayout, pieces: &[Piece], batch: usize) -> Vec<u64> {
+pub fn pack_codes(
+    network: &Network,
+    layout: &CodeLayout,
+    pieces: &[Piece],
+    batch: usize,
+) -> Vec<u64> {
     let mut found = Vec::new();
     walk(&network.layers, "", &mut found);
     let mut layer_pieces = Vec::new();
     walk_pieces(&network.layers, pieces, &mut layer_pieces);
-    assert_eq!(found.len(), layout.layers.len(), "the layout belongs to another network");
-    assert_eq!(found.len(), layer_pieces.len(), "the pieces belong to another network");
+    assert_eq!(
+        found.len(),
+        layout.layers.len(),
+        "the layout belongs to another network"
+    );
+    assert_eq!(
+        found.len(),
+        layer_pieces.len(),
+        "the pieces belong to another network"
+    );
 
     let stride = layout.words_per_example;
     let mut codes = vec![0u64; batch * stride];
@@ -197,7 +215,10 @@ pub fn pack_codes(network: &Network, layout: &CodeLayout, pieces: &[Piece], batc
                 let values = to_f32(slopes.clone());
                 for n in 0..batch {
                     let words = &mut codes[n * stride + spec.word_offset..][..spec.words];
-                    for (unit, &slope) in values[n * spec.units..(n + 1) * spec.units].iter().enumerate() {
+                    for (unit, &slope) in values[n * spec.units..(n + 1) * spec.units]
+                        .iter()
+                        .enumerate()
+                    {
                         if slope > threshold {
                             set_bits(words, unit, 1, 1);
                         }
@@ -211,14 +232,26 @@ pub fn pack_codes(network: &Network, layout: &CodeLayout, pieces: &[Piece], batc
                 let values = to_i64(indices.clone());
                 for n in 0..batch {
                     let words = &mut codes[n * stride + spec.word_offset..][..spec.words];
-                    for (unit, &flat) in values[n * spec.units..(n + 1) * spec.units].iter().enumerate() {
+                    for (unit, &flat) in values[n * spec.units..(n + 1) * spec.units]
+                        .iter()
+                        .enumerate()
+                    {
                         let position = unit % output.plane();
-                        let relative = window_position(window, input.width, output.width, position, flat as usize);
+                        let relative = window_position(
+                            window,
+                            input.width,
+                            output.width,
+                            position,
+                            flat as usize,
+                        );
                         set_bits(words, unit, spec.bits, relative as u64);
                     }
                 }
             }
-            _ => panic!("layer {} received a piece of another layer type", entry.name),
+            _ => panic!(
+                "layer {} received a piece of another layer type",
+                entry.name
+            ),
         }
     }
     codes
@@ -226,7 +259,13 @@ pub fn pack_codes(network: &Network, layout: &CodeLayout, pieces: &[Piece], batc
 
 /// Row-major position inside its window of the input index `flat` (in the `height * width`
 /// plane) selected by output position `position`.
-fn window_position(window: Window, input_width: usize, output_width: usize, position: usize, flat: usize) -> usize {
+fn window_position(
+    window: Window,
+    input_width: usize,
+    output_width: usize,
+    position: usize,
+    flat: usize,
+) -> usize {
     let (out_row, out_col) = (position / output_width, position % output_width);
     let (row, col) = (flat / input_width, flat % input_width);
     let top = (out_row * window.stride[0]) as isize - window.padding[0] as isize;
@@ -237,11 +276,19 @@ fn window_position(window: Window, input_width: usize, output_width: usize, posi
 }
 
 fn to_f32(tensor: Tensor<2>) -> Vec<f32> {
-    tensor.into_data().convert::<f32>().try_into_vec::<f32>().unwrap_or_default()
+    tensor
+        .into_data()
+        .convert::<f32>()
+        .try_into_vec::<f32>()
+        .unwrap_or_default()
 }
 
 fn to_i64(tensor: Tensor<3, Int>) -> Vec<i64> {
-    tensor.into_data().convert::<i64>().try_into_vec::<i64>().unwrap_or_default()
+    tensor
+        .into_data()
+        .convert::<i64>()
+        .try_into_vec::<i64>()
+        .unwrap_or_default()
 }
 
 /// Number of units whose codes differ between `a` and `b`, one layer's words each.
@@ -284,7 +331,12 @@ pub fn first_differing_layer(layout: &CodeLayout, a: &[u64], b: &[u64]) -> Optio
 }
 
 /// Weighted sum of per-layer distances over `weights` (`(layer index, weight)` pairs).
-pub fn combined_distance(layout: &CodeLayout, weights: &[(usize, f64)], a: &[u64], b: &[u64]) -> f64 {
+pub fn combined_distance(
+    layout: &CodeLayout,
+    weights: &[(usize, f64)],
+    a: &[u64],
+    b: &[u64],
+) -> f64 {
     weights
         .iter()
         .map(|&(layer, weight)| weight * layer_distance(&layout.layers[layer], a, b))

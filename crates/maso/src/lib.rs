@@ -36,6 +36,6 @@ pub mod train;
 #[doc = include_str!("../../../README.md")]
 #[cfg(doctest)]
 pub struct ReadmeDoctests;
-pub mod penalty;
 pub mod codes;
+pub mod penalty;
 pub mod search;

@@ -150,7 +150,13 @@ pub fn nearest(
     Ok(results)
 }
 
-fn search_one(layout: &CodeLayout, metric: &Metric, database: &[u64], query: &[u64], k: usize) -> Vec<Neighbor> {
+fn search_one(
+    layout: &CodeLayout,
+    metric: &Metric,
+    database: &[u64],
+    query: &[u64],
+    k: usize,
+) -> Vec<Neighbor> {
     let words = layout.words_per_example;
     let mut heap: BinaryHeap<Entry> = BinaryHeap::with_capacity(k + 1);
     if k == 0 {

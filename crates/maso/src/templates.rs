@@ -51,20 +51,14 @@ fn argmax(row: &[f32]) -> usize {
         .0
 }
 
-fn to_vec(tensor: Tensor<3>) -> Vec<f32> {
+fn to_vec<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>> {
     tensor
         .into_data()
         .convert::<f32>()
         .try_into_vec::<f32>()
-        .unwrap_or_default()
-}
-
-fn to_vec2(tensor: Tensor<2>) -> Vec<f32> {
-    tensor
-        .into_data()
-        .convert::<f32>()
-        .try_into_vec::<f32>()
-        .unwrap_or_default()
+        .map_err(|error| MasoError::Readback {
+            detail: format!("{error:?}"),
+        })
 }
 
 impl Templates {
@@ -128,14 +122,14 @@ impl Templates {
                 },
             )?;
             let reference = network.forward_reference(x.clone(), depth);
-            result.scores.extend(to_vec2(map.evaluate(x.clone())));
-            result
-                .scores_bias_free
-                .extend(to_vec2(map.linear_part(x.clone())));
-            result.outputs_reference.extend(to_vec2(reference));
-            result.offsets.extend(to_vec2(map.offsets));
-            result.slopes.extend(to_vec(map.slopes));
-            result.inputs.extend(to_vec2(x));
+            let bias_free = map.linear_part(x.clone());
+            let scores = bias_free.clone() + map.offsets.clone();
+            result.scores.extend(to_vec(scores)?);
+            result.scores_bias_free.extend(to_vec(bias_free)?);
+            result.outputs_reference.extend(to_vec(reference)?);
+            result.offsets.extend(to_vec(map.offsets)?);
+            result.slopes.extend(to_vec(map.slopes)?);
+            result.inputs.extend(to_vec(x)?);
         }
         Ok(result)
     }

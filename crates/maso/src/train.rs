@@ -100,7 +100,11 @@ impl TrainConfig {
         }
         if let OptimizerConfig::Sgd { momentum, .. } = self.optimizer {
             if !(0.0..1.0).contains(&momentum) {
-                return Err(MasoError::config("SGD momentum", momentum, "must lie in [0, 1)"));
+                return Err(MasoError::config(
+                    "SGD momentum",
+                    momentum,
+                    "must lie in [0, 1)",
+                ));
             }
         }
         let rate = self.optimizer.learning_rate();
@@ -402,7 +406,9 @@ fn read_f64(tensor: Tensor<1>) -> Result<Vec<f64>> {
         .into_data()
         .convert::<f64>()
         .try_into_vec::<f64>()
-        .map_err(|error| MasoError::Readback { detail: format!("{error:?}") })
+        .map_err(|error| MasoError::Readback {
+            detail: format!("{error:?}"),
+        })
 }
 
 /// Returns an empty stand-in so that the optimizer can take the network by value.
@@ -448,7 +454,9 @@ pub fn evaluate(
             .into_data()
             .convert::<i64>()
             .try_into_vec::<i64>()
-            .map_err(|error| MasoError::Readback { detail: format!("{error:?}") })?;
+            .map_err(|error| MasoError::Readback {
+                detail: format!("{error:?}"),
+            })?;
         predictions.extend(predicted.iter().map(|&p| p as usize));
     }
     Ok(Evaluation {

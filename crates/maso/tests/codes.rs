@@ -30,19 +30,40 @@ fn small_cnn_layout() {
     let names: Vec<&str> = layout.layers.iter().map(|l| l.name.as_str()).collect();
     assert_eq!(names, ["2", "3", "6", "7", "10", "11"]);
     let units: Vec<usize> = layout.layers.iter().map(|l| l.units).collect();
-    assert_eq!(units, [32 * 26 * 26, 32 * 13 * 13, 64 * 11 * 11, 64 * 5 * 5, 128 * 5 * 5, 128 * 2 * 2]);
+    assert_eq!(
+        units,
+        [
+            32 * 26 * 26,
+            32 * 13 * 13,
+            64 * 11 * 11,
+            64 * 5 * 5,
+            128 * 5 * 5,
+            128 * 2 * 2
+        ]
+    );
     let bits: Vec<usize> = layout.layers.iter().map(|l| l.bits).collect();
     assert_eq!(bits, [1, 2, 1, 2, 1, 2]);
-    assert_eq!(layout.bits_per_example(), 21632 + 2 * 5408 + 7744 + 2 * 1600 + 3200 + 2 * 512);
+    assert_eq!(
+        layout.bits_per_example(),
+        21632 + 2 * 5408 + 7744 + 2 * 1600 + 3200 + 2 * 512
+    );
 }
 
 #[test]
 fn residual_layers_are_named_by_path() {
-    let body = vec![LayerConfig::conv2d(2, 1), LayerConfig::Relu, LayerConfig::conv2d(2, 1)];
+    let body = vec![
+        LayerConfig::conv2d(2, 1),
+        LayerConfig::Relu,
+        LayerConfig::conv2d(2, 1),
+    ];
     let skip = vec![LayerConfig::conv2d(2, 1), LayerConfig::Abs];
     let config = NetworkConfig::new(
         FeatureShape::new(1, 3, 3),
-        vec![LayerConfig::Residual { body, skip }, LayerConfig::max_pool(3, 1), LayerConfig::Flatten],
+        vec![
+            LayerConfig::Residual { body, skip },
+            LayerConfig::max_pool(3, 1),
+            LayerConfig::Flatten,
+        ],
     );
     let layout = CodeLayout::of(&config.init(&Device::flex()).unwrap()).unwrap();
     let names: Vec<&str> = layout.layers.iter().map(|l| l.name.as_str()).collect();
@@ -105,8 +126,22 @@ fn differing_units_counts_codes_not_bits() {
 fn distances_and_hierarchy() {
     let layout = CodeLayout {
         layers: vec![
-            CodeLayer { name: "1".into(), kind: CodeKind::Sign, units: 4, bits: 1, word_offset: 0, words: 1 },
-            CodeLayer { name: "3".into(), kind: CodeKind::Argmax { window_size: 4 }, units: 2, bits: 2, word_offset: 1, words: 1 },
+            CodeLayer {
+                name: "1".into(),
+                kind: CodeKind::Sign,
+                units: 4,
+                bits: 1,
+                word_offset: 0,
+                words: 1,
+            },
+            CodeLayer {
+                name: "3".into(),
+                kind: CodeKind::Argmax { window_size: 4 },
+                units: 2,
+                bits: 2,
+                word_offset: 1,
+                words: 1,
+            },
         ],
         words_per_example: 2,
     };
@@ -125,10 +160,22 @@ fn distances_and_hierarchy() {
 fn leaky_and_abs_codes_mark_positive_inputs() {
     let device = Device::flex();
     for activation in [LayerConfig::LeakyRelu { slope: 0.1 }, LayerConfig::Abs] {
-        let config = NetworkConfig::new(FeatureShape::flat(3), vec![LayerConfig::Linear { out_features: 3, bias: false }, activation.clone()]);
+        let config = NetworkConfig::new(
+            FeatureShape::flat(3),
+            vec![
+                LayerConfig::Linear {
+                    out_features: 3,
+                    bias: false,
+                },
+                activation.clone(),
+            ],
+        );
         let mut network = config.init(&device).unwrap();
         if let Layer::Linear(linear) = &mut network.layers[0] {
-            linear.weight = Param::from_tensor(Tensor::from_data([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]], &device));
+            linear.weight = Param::from_tensor(Tensor::from_data(
+                [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]],
+                &device,
+            ));
         }
         let x = Tensor::<2>::from_data([[-1.0, 2.0, 0.5]], &device);
         let (_, pieces) = network.forward_pieces(x, Mode::Eval, network.depth());

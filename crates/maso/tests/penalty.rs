@@ -14,8 +14,18 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 fn penalty_value(network: &Network, x: Tensor<2>, estimator: PenaltyEstimator, seed: u64) -> f64 {
+    penalty_value_in(network, x, estimator, seed, Mode::Eval)
+}
+
+fn penalty_value_in(
+    network: &Network,
+    x: Tensor<2>,
+    estimator: PenaltyEstimator,
+    seed: u64,
+    mode: Mode,
+) -> f64 {
     let [batch, _] = x.dims();
-    let (_, pieces) = network.forward_pieces(x, Mode::Eval, network.depth());
+    let (_, pieces) = network.forward_pieces(x, mode, network.depth());
     let mut rng = StdRng::seed_from_u64(seed);
     template_penalty(network, &pieces, batch, estimator, &mut rng).into_scalar::<f64>()
 }
@@ -49,11 +59,17 @@ fn penalty_of_linear_model_by_hand() {
 /// Gradient of the exact penalty with respect to every weight against central differences
 /// of the penalty's value, in f64.
 fn check_penalty_gradient(config: NetworkConfig) {
+    check_penalty_gradient_in(config, Mode::Eval);
+}
+
+/// As [`check_penalty_gradient`], with the pieces of `mode`: in training, batch norm's scale
+/// comes from the batch statistics, which depend on the weights below it.
+fn check_penalty_gradient_in(config: NetworkConfig, mode: Mode) {
     let device = f64_device().autodiff();
     let trainable = build(&config, &device);
     let network = trainable.valid();
     let x = random_input(&network, 3, &device);
-    let (_, pieces) = trainable.forward_pieces(x.clone(), Mode::Eval, trainable.depth());
+    let (_, pieces) = trainable.forward_pieces(x.clone(), mode, trainable.depth());
     let mut rng = StdRng::seed_from_u64(0);
     let penalty = template_penalty(&trainable, &pieces, 3, PenaltyEstimator::Exact, &mut rng);
     let grads = GradientsParams::from_grads(penalty.backward(), &trainable);
@@ -71,7 +87,7 @@ fn check_penalty_gradient(config: NetworkConfig) {
         let [rows, columns] = gradient.dims();
         let gradient = gradient.into_data().try_to_vec::<f64>().unwrap();
         for entry in [0, rows * columns / 2, rows * columns - 1] {
-            let numeric = finite_difference(&network, &x, index, entry);
+            let numeric = finite_difference(&network, &x, index, entry, mode);
             let error = (numeric - gradient[entry]).abs() / numeric.abs().max(1e-3);
             assert!(
                 error < 1e-5,
@@ -125,7 +141,13 @@ fn layer_at_mut<'a>(layers: &'a mut [Layer], path: &[(usize, u8)]) -> &'a mut La
     }
 }
 
-fn finite_difference(network: &Network, x: &Tensor<2>, layer: &[(usize, u8)], entry: usize) -> f64 {
+fn finite_difference(
+    network: &Network,
+    x: &Tensor<2>,
+    layer: &[(usize, u8)],
+    entry: usize,
+    mode: Mode,
+) -> f64 {
     const STEP: f64 = 1e-6;
     let value_at = |delta: f64| {
         let mut shifted = network.clone();
@@ -150,7 +172,7 @@ fn finite_difference(network: &Network, x: &Tensor<2>, layer: &[(usize, u8)], en
             }
             _ => unreachable!("only weights of linear and conv layers are perturbed"),
         }
-        penalty_value(&shifted, x.clone(), PenaltyEstimator::Exact, 0)
+        penalty_value_in(&shifted, x.clone(), PenaltyEstimator::Exact, 0, mode)
     };
     (value_at(STEP) - value_at(-STEP)) / (2.0 * STEP)
 }
@@ -226,6 +248,38 @@ fn penalty_gradient_residual_block() {
         LayerConfig::linear(4),
     ];
     check_penalty_gradient(NetworkConfig::new(FeatureShape::new(2, 4, 4), layers));
+}
+
+#[test]
+fn penalty_gradient_batch_statistics() {
+    let layers = vec![
+        LayerConfig::Conv2d {
+            out_channels: 3,
+            kernel: [3, 3],
+            stride: [1, 1],
+            padding: [1, 1],
+            dilation: [1, 1],
+            bias: true,
+        },
+        LayerConfig::BatchNorm {
+            epsilon: 1e-5,
+            momentum: 0.7,
+        },
+        LayerConfig::Abs,
+        LayerConfig::max_pool(2, 2),
+        LayerConfig::Flatten,
+        LayerConfig::linear(5),
+        LayerConfig::BatchNorm {
+            epsilon: 1e-5,
+            momentum: 0.7,
+        },
+        LayerConfig::Relu,
+        LayerConfig::linear(3),
+    ];
+    check_penalty_gradient_in(
+        NetworkConfig::new(FeatureShape::new(2, 4, 4), layers),
+        Mode::Train,
+    );
 }
 
 /// Both estimators average to the exact penalty over many draws.

@@ -7,8 +7,22 @@ use proptest::prelude::*;
 fn layout() -> CodeLayout {
     CodeLayout {
         layers: vec![
-            CodeLayer { name: "1".into(), kind: CodeKind::Sign, units: 70, bits: 1, word_offset: 0, words: 2 },
-            CodeLayer { name: "2".into(), kind: CodeKind::Argmax { window_size: 4 }, units: 9, bits: 2, word_offset: 2, words: 1 },
+            CodeLayer {
+                name: "1".into(),
+                kind: CodeKind::Sign,
+                units: 70,
+                bits: 1,
+                word_offset: 0,
+                words: 2,
+            },
+            CodeLayer {
+                name: "2".into(),
+                kind: CodeKind::Argmax { window_size: 4 },
+                units: 9,
+                bits: 2,
+                word_offset: 2,
+                words: 1,
+            },
         ],
         words_per_example: 3,
     }
@@ -16,24 +30,36 @@ fn layout() -> CodeLayout {
 
 /// Random codes with few distinct values, so that ties are common.
 fn codes(count: usize) -> impl Strategy<Value = Vec<u64>> {
-    prop::collection::vec(prop_oneof![Just(0u64), Just(u64::MAX), Just(0b1011), any::<u64>()], count * 3)
-        .prop_map(|mut words| {
-            for code in words.chunks_mut(3) {
-                code[1] &= (1 << 6) - 1; // 70 units: 6 bits in the second word
-                code[2] &= (1 << 18) - 1; // 9 two-bit units
-            }
-            words
-        })
+    prop::collection::vec(
+        prop_oneof![Just(0u64), Just(u64::MAX), Just(0b1011), any::<u64>()],
+        count * 3,
+    )
+    .prop_map(|mut words| {
+        for code in words.chunks_mut(3) {
+            code[1] &= (1 << 6) - 1; // 70 units: 6 bits in the second word
+            code[2] &= (1 << 18) - 1; // 9 two-bit units
+        }
+        words
+    })
 }
 
-fn brute_force(layout: &CodeLayout, metric: &Metric, database: &[u64], query: &[u64], k: usize) -> Vec<(usize, f64)> {
+fn brute_force(
+    layout: &CodeLayout,
+    metric: &Metric,
+    database: &[u64],
+    query: &[u64],
+    k: usize,
+) -> Vec<(usize, f64)> {
     let mut all: Vec<(usize, f64)> = database
         .chunks_exact(3)
         .enumerate()
         .map(|(index, code)| {
             let distance = match metric {
                 Metric::Layer(l) => layer_distance(&layout.layers[*l], query, code),
-                Metric::Combined(weights) => weights.iter().map(|&(l, w)| w * layer_distance(&layout.layers[l], query, code)).sum(),
+                Metric::Combined(weights) => weights
+                    .iter()
+                    .map(|&(l, w)| w * layer_distance(&layout.layers[l], query, code))
+                    .sum(),
             };
             (index, distance)
         })
@@ -76,7 +102,15 @@ fn k_larger_than_database_returns_all() {
 
 #[test]
 fn ragged_code_array_is_rejected() {
-    let error = nearest(&layout(), &Metric::Layer(0), &[0, 0, 0, 0], &[0, 0, 0], 1, 1).unwrap_err();
+    let error = nearest(
+        &layout(),
+        &Metric::Layer(0),
+        &[0, 0, 0, 0],
+        &[0, 0, 0],
+        1,
+        1,
+    )
+    .unwrap_err();
     assert!(error.to_string().contains("4 words"), "{error}");
 }
 

@@ -10,7 +10,9 @@ use maso::checkpoint::{
 };
 use maso::data::Normalization;
 use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind, mean_template_cosine};
-use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate, stream_seed, streams};
+use maso::train::{
+    LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate, stream_seed, streams,
+};
 use maso::{AffineOptions, FeatureShape, MasoError, Network, affine_map};
 use maso_data::{Dataset, Splits};
 use std::path::{Path, PathBuf};

@@ -3,7 +3,9 @@
 use super::data::DataArgs;
 use super::eval::Split;
 use crate::DeviceArgs;
-use crate::codes_file::{CODES_FORMAT, CodesHeader, check_compatible, model_sha256, read_codes, write_codes};
+use crate::codes_file::{
+    CODES_FORMAT, CodesHeader, check_compatible, model_sha256, read_codes, write_codes,
+};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -41,10 +43,21 @@ pub struct CodesArgs {
 }
 
 /// Region codes of `indices`, computed in batches, with a progress bar.
-pub fn compute_codes(network: &Network, data: &maso_data::Dataset, indices: &[usize], normalization: maso::data::Normalization, layout: &CodeLayout, batch_size: usize) -> Result<Vec<u64>> {
+pub fn compute_codes(
+    network: &Network,
+    data: &maso_data::Dataset,
+    indices: &[usize],
+    normalization: maso::data::Normalization,
+    layout: &CodeLayout,
+    batch_size: usize,
+) -> Result<Vec<u64>> {
     let device = burn::module::Module::devices(network)[0].clone();
     let bar = ProgressBar::new(indices.len() as u64);
-    bar.set_style(ProgressStyle::with_template("codes [{bar:30}] {pos}/{len} {per_sec}").expect("the progress template is valid").progress_chars("=> "));
+    bar.set_style(
+        ProgressStyle::with_template("codes [{bar:30}] {pos}/{len} {per_sec}")
+            .expect("the progress template is valid")
+            .progress_chars("=> "),
+    );
     let mut codes = Vec::with_capacity(indices.len() * layout.words_per_example);
     for chunk in indices.chunks(batch_size.max(1)) {
         let x = images_tensor(data, chunk, normalization, &device);
@@ -61,18 +74,37 @@ pub fn run_codes(args: &CodesArgs) -> Result<()> {
     let device = args.device.device()?;
     let (network, meta) = load_checkpoint(&args.model, &device)?;
     let splits = args.data.load()?;
-    let data = if args.split == Split::Train { splits.train } else { splits.test };
+    let data = if args.split == Split::Train {
+        splits.train
+    } else {
+        splits.test
+    };
     if args.start >= data.len() {
-        bail!("--start {} is past the end of {} ({} examples)", args.start, data.name, data.len());
+        bail!(
+            "--start {} is past the end of {} ({} examples)",
+            args.start,
+            data.name,
+            data.len()
+        );
     }
-    let count = args.count.unwrap_or(data.len() - args.start).min(data.len() - args.start);
+    let count = args
+        .count
+        .unwrap_or(data.len() - args.start)
+        .min(data.len() - args.start);
     if count == 0 {
         bail!("--count 0 selects no examples");
     }
     let layout = CodeLayout::of(&network)?;
     let indices: Vec<usize> = (args.start..args.start + count).collect();
     let started = Instant::now();
-    let codes = compute_codes(&network, &data, &indices, meta.normalization, &layout, args.batch_size)?;
+    let codes = compute_codes(
+        &network,
+        &data,
+        &indices,
+        meta.normalization,
+        &layout,
+        args.batch_size,
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     let header = CodesHeader {
         format: CODES_FORMAT,
@@ -135,18 +167,31 @@ pub fn run_neighbors(args: &NeighborsArgs) -> Result<()> {
         args.query_indices.clone()
     };
     if let Some(bad) = picks.iter().find(|&&q| q >= query_header.count) {
-        bail!("query index {bad} is out of range: {} holds {} codes", args.queries.display(), query_header.count);
+        bail!(
+            "query index {bad} is out of range: {} holds {} codes",
+            args.queries.display(),
+            query_header.count
+        );
     }
     let layers: Vec<usize> = if args.layers.is_empty() {
         (0..layout.layers.len()).collect()
     } else {
-        args.layers.iter().map(|name| layout.find(name)).collect::<maso::Result<_>>()?
+        args.layers
+            .iter()
+            .map(|name| layout.find(name))
+            .collect::<maso::Result<_>>()?
     };
-    let selected: Vec<u64> = picks.iter().flat_map(|&q| queries[q * words..(q + 1) * words].iter().copied()).collect();
+    let selected: Vec<u64> = picks
+        .iter()
+        .flat_map(|&q| queries[q * words..(q + 1) * words].iter().copied())
+        .collect();
 
     let splits = args.data.load()?;
     let dataset_for = |name: &str| -> Option<maso_data::Dataset> {
-        [&splits.train, &splits.test].into_iter().find(|d| d.name == name).cloned()
+        [&splits.train, &splits.test]
+            .into_iter()
+            .find(|d| d.name == name)
+            .cloned()
     };
     let db_images = dataset_for(&db_header.dataset);
     let query_images = dataset_for(&query_header.dataset);
@@ -155,10 +200,28 @@ pub fn run_neighbors(args: &NeighborsArgs) -> Result<()> {
     let mut rows: Vec<Vec<Vec<usize>>> = vec![Vec::new(); picks.len()];
     for &layer in &layers {
         let started = Instant::now();
-        let found = nearest(layout, &Metric::Layer(layer), &database, &selected, args.k, args.threads)?;
-        tracing::info!("layer {}: searched {} codes for {} queries in {:.3} s", layout.layers[layer].name, db_header.count, picks.len(), started.elapsed().as_secs_f64());
+        let found = nearest(
+            layout,
+            &Metric::Layer(layer),
+            &database,
+            &selected,
+            args.k,
+            args.threads,
+        )?;
+        tracing::info!(
+            "layer {}: searched {} codes for {} queries in {:.3} s",
+            layout.layers[layer].name,
+            db_header.count,
+            picks.len(),
+            started.elapsed().as_secs_f64()
+        );
         for (position, neighbors) in found.iter().enumerate() {
-            rows[position].push(neighbors.iter().map(|n| n.index + db_header.start).collect());
+            rows[position].push(
+                neighbors
+                    .iter()
+                    .map(|n| n.index + db_header.start)
+                    .collect(),
+            );
             report.push(serde_json::json!({
                 "query": picks[position] + query_header.start,
                 "layer": layout.layers[layer].name,
@@ -166,13 +229,21 @@ pub fn run_neighbors(args: &NeighborsArgs) -> Result<()> {
             }));
         }
     }
-    std::fs::create_dir_all(&args.out).with_context(|| format!("failed to create {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("failed to create {}", args.out.display()))?;
     crate::output::write_json(&args.out.join("neighbors.json"), &report)?;
     match (db_images, query_images) {
         (Some(db_images), Some(query_images)) => {
             for (position, &q) in picks.iter().enumerate() {
-                let path = args.out.join(format!("query-{}.png", q + query_header.start));
-                crate::figures::write_neighbor_grid(&path, query_images.image(q + query_header.start), &rows[position], &db_images)?;
+                let path = args
+                    .out
+                    .join(format!("query-{}.png", q + query_header.start));
+                crate::figures::write_neighbor_grid(
+                    &path,
+                    query_images.image(q + query_header.start),
+                    &rows[position],
+                    &db_images,
+                )?;
             }
         }
         _ => tracing::warn!(

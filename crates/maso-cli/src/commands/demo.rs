@@ -10,7 +10,9 @@ use maso::arch::Architecture;
 use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta};
 use maso::data::Normalization;
 use maso::templates::Templates;
-use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams};
+use maso::train::{
+    LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams,
+};
 use serde::Serialize;
 use std::path::Path;
 use std::time::Instant;
@@ -95,7 +97,7 @@ pub fn run(out: &Path, epochs: usize, seed: u64, device: &Device) -> Result<()> 
     )?;
     let templates_seconds = templates_started.elapsed().as_secs_f64();
     let check = templates.summary();
-    crate::analysis::write_templates(&out.join("templates"), &templates, test)?;
+    crate::analysis::write_templates(&out.join("templates"), &templates, test, true)?;
 
     let summary = Summary {
         architecture: architecture.to_string(),

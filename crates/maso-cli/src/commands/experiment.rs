@@ -13,10 +13,14 @@ use burn::module::Module;
 use burn::tensor::Device;
 use clap::{Args, Subcommand};
 use maso::arch::Architecture;
-use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_meta, load_optimizer};
+use maso::checkpoint::{
+    CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_meta, load_optimizer,
+};
 use maso::data::{Normalization, images_tensor};
 use maso::penalty::mean_template_cosine;
-use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate, stream_seed, streams};
+use maso::train::{
+    LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate, stream_seed, streams,
+};
 use maso::{AffineOptions, FeatureShape, Network, affine_map};
 use maso_data::Dataset;
 use serde::{Deserialize, Serialize};
@@ -136,7 +140,10 @@ fn run_one(
         let meta = load_meta(dir)?;
         check_same_data(&meta, train, dir)?;
         let same = meta.train.as_ref().is_some_and(|stored| {
-            TrainConfig { epochs: args.epochs, ..stored.clone() } == train_config
+            TrainConfig {
+                epochs: args.epochs,
+                ..stored.clone()
+            } == train_config
         }) && meta.architecture.as_ref() == Some(&architecture);
         if !same {
             bail!(

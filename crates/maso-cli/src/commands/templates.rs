@@ -3,7 +3,7 @@
 use super::data::DataArgs;
 use super::eval::Split;
 use crate::DeviceArgs;
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 use maso::AffineOptions;
 use maso::checkpoint::load_checkpoint;
@@ -58,10 +58,14 @@ pub fn run(args: &TemplatesArgs) -> Result<()> {
     }
     let options = AffineOptions {
         depth: args.depth,
-        max_chunk_bytes: args.max_chunk_mib << 20,
+        max_chunk_bytes: args
+            .max_chunk_mib
+            .checked_mul(1 << 20)
+            .with_context(|| format!("--max-chunk-mib {} is too large", args.max_chunk_mib))?,
     };
     let templates = Templates::compute(&network, &data, &indices, meta.normalization, options, 64)?;
-    crate::analysis::write_templates(&args.out, &templates, &data)?;
+    let logits = args.depth.is_none_or(|depth| depth == network.depth());
+    crate::analysis::write_templates(&args.out, &templates, &data, logits)?;
     let summary = templates.summary();
     crate::output::write_json(&args.out.join("summary.json"), &summary)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);

@@ -13,7 +13,9 @@ use maso::checkpoint::{
 use maso::data::Normalization;
 use maso::layer::ActivationKind;
 use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind};
-use maso::train::{EpochMetrics, LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams};
+use maso::train::{
+    EpochMetrics, LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams,
+};
 use maso_data::Dataset;
 use std::path::Path;
 use std::path::PathBuf;

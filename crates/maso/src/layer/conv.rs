@@ -19,12 +19,14 @@ pub struct Window {
 
 impl Window {
     /// Output height and width for an input plane of `height x width`, or `None` when the
-    /// window does not fit.
+    /// window does not fit, an entry is zero or the arithmetic overflows.
     pub fn output_size(&self, height: usize, width: usize) -> Option<[usize; 2]> {
         let size = |input: usize, axis: usize| {
-            let span = self.dilation[axis] * (self.kernel[axis] - 1) + 1;
-            let padded = input + 2 * self.padding[axis];
-            (padded >= span).then(|| (padded - span) / self.stride[axis] + 1)
+            let kernel = self.kernel[axis].checked_sub(1)?;
+            let span = self.dilation[axis].checked_mul(kernel)?.checked_add(1)?;
+            let padded = self.padding[axis].checked_mul(2)?.checked_add(input)?;
+            let stride = self.stride[axis];
+            (stride > 0 && padded >= span).then(|| (padded - span) / stride + 1)
         };
         Some([size(height, 0)?, size(width, 1)?])
     }

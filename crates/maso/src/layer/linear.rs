@@ -33,11 +33,9 @@ impl Linear {
         let in_features = input.numel();
         if in_features == 0 || out_features == 0 {
             return Err(MasoError::config(
-                "linear out_features",
-                out_features,
-                format!(
-                    "a fully connected layer needs at least one input and output unit (input has {in_features})"
-                ),
+                "linear features",
+                format!("{in_features} in, {out_features} out"),
+                "a fully connected layer needs at least one input and one output unit",
             ));
         }
         let bound = 1.0 / (in_features as f64).sqrt();

@@ -89,7 +89,8 @@ pub trait MasoLayer {
 
     /// Selects the affine piece of every unit for the batch `x` (`[batch, input features]`).
     ///
-    /// The choice is made without gradient. In [`Mode::Train`], batch norm also updates its
+    /// Region codes are chosen without gradient. Batch norm in [`Mode::Train`] is the
+    /// exception: its piece holds the batch statistics with gradient, and it also updates its
     /// running averages.
     fn select_piece(&self, x: &Tensor<2>, mode: Mode) -> Piece;
 
