@@ -82,6 +82,107 @@ fn distance(layout: &CodeLayout, metric: &Metric, a: &[u64], b: &[u64]) -> f64 {
     }
 }
 
+/// Queries compared against each database code while it is in cache.
+const QUERY_BLOCK: usize = 8;
+
+/// Top-k by integer bit distance over one 1-bit code layer for a block of queries, ties to the
+/// lower index.
+fn scan_bits(
+    layer: &CodeLayer,
+    words: usize,
+    database: &[u64],
+    queries: &[&[u64]],
+    k: usize,
+) -> Vec<Vec<Neighbor>> {
+    let range = layer.word_offset..layer.word_offset + layer.words;
+    let queries: Vec<&[u64]> = queries.iter().map(|query| &query[range.clone()]).collect();
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("popcnt") {
+            // SAFETY: the CPU supports `popcnt`, checked just above.
+            let best = unsafe { scan_bits_popcnt(database, words, range, &queries, k) };
+            return to_neighbors(best, layer.units);
+        }
+    }
+    to_neighbors(
+        scan_bits_portable(database, words, range, &queries, k),
+        layer.units,
+    )
+}
+
+fn to_neighbors(best: Vec<Vec<(u32, usize)>>, units: usize) -> Vec<Vec<Neighbor>> {
+    best.into_iter()
+        .map(|list| {
+            list.into_iter()
+                .map(|(bits, index)| Neighbor {
+                    index,
+                    distance: bits as f64 / units.max(1) as f64,
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Keeps, per query, the `k` smallest `(distance, index)` pairs, sorted. Database codes arrive
+/// in index order, so a code at a query's current worst distance never displaces an earlier
+/// one.
+#[inline(always)]
+fn scan_with(
+    database: &[u64],
+    words: usize,
+    range: std::ops::Range<usize>,
+    queries: &[&[u64]],
+    k: usize,
+    distance: impl Fn(&[u64], &[u64]) -> u32,
+) -> Vec<Vec<(u32, usize)>> {
+    let mut best: Vec<Vec<(u32, usize)>> = vec![Vec::with_capacity(k + 1); queries.len()];
+    if k == 0 {
+        return best;
+    }
+    for (index, code) in database.chunks_exact(words).enumerate() {
+        let code = &code[range.clone()];
+        for (query, best) in queries.iter().zip(&mut best) {
+            let d = distance(code, query);
+            if best.len() == k && d >= best[k - 1].0 {
+                continue;
+            }
+            let position = best.partition_point(|&(other, _)| other <= d);
+            best.insert(position, (d, index));
+            best.truncate(k);
+        }
+    }
+    best
+}
+
+fn xor_count(a: &[u64], b: &[u64]) -> u32 {
+    a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+}
+
+fn scan_bits_portable(
+    database: &[u64],
+    words: usize,
+    range: std::ops::Range<usize>,
+    queries: &[&[u64]],
+    k: usize,
+) -> Vec<Vec<(u32, usize)>> {
+    scan_with(database, words, range, queries, k, xor_count)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn scan_bits_popcnt(
+    database: &[u64],
+    words: usize,
+    range: std::ops::Range<usize>,
+    queries: &[&[u64]],
+    k: usize,
+) -> Vec<Vec<(u32, usize)>> {
+    // Inlined here, `count_ones` compiles to the popcnt instruction.
+    scan_with(database, words, range, queries, k, |a, b| {
+        a.iter().zip(b).map(|(x, y)| (x ^ y).count_ones()).sum()
+    })
+}
+
 fn check(layout: &CodeLayout, metric: &Metric, database: &[u64], queries: &[u64]) -> Result<()> {
     let words = layout.words_per_example;
     for (what, codes) in [("database", database), ("queries", queries)] {
@@ -139,10 +240,16 @@ pub fn nearest(
     std::thread::scope(|scope| {
         for (chunk_index, chunk) in results.chunks_mut(per_thread).enumerate() {
             scope.spawn(move || {
-                for (offset, result) in chunk.iter_mut().enumerate() {
-                    let q = chunk_index * per_thread + offset;
-                    let query = &queries[q * words..(q + 1) * words];
-                    *result = search_one(layout, metric, database, query, k);
+                let first = chunk_index * per_thread;
+                for (block_index, block) in chunk.chunks_mut(QUERY_BLOCK).enumerate() {
+                    let start = first + block_index * QUERY_BLOCK;
+                    let block_queries: Vec<&[u64]> = (start..start + block.len())
+                        .map(|q| &queries[q * words..(q + 1) * words])
+                        .collect();
+                    let found = search_block(layout, metric, database, &block_queries, k);
+                    for (result, neighbors) in block.iter_mut().zip(found) {
+                        *result = neighbors;
+                    }
                 }
             });
         }
@@ -150,6 +257,26 @@ pub fn nearest(
     Ok(results)
 }
 
+fn search_block(
+    layout: &CodeLayout,
+    metric: &Metric,
+    database: &[u64],
+    queries: &[&[u64]],
+    k: usize,
+) -> Vec<Vec<Neighbor>> {
+    if let Metric::Layer(index) = metric {
+        let layer = &layout.layers[*index];
+        if layer.bits == 1 {
+            return scan_bits(layer, layout.words_per_example, database, queries, k);
+        }
+    }
+    queries
+        .iter()
+        .map(|query| search_one(layout, metric, database, query, k))
+        .collect()
+}
+
+/// Any metric, one query at a time, with floating-point distances.
 fn search_one(
     layout: &CodeLayout,
     metric: &Metric,
