@@ -73,14 +73,14 @@ proptest! {
     #[test]
     fn search_matches_brute_force(
         database in codes(25),
-        queries in codes(4),
+        queries in codes(19),
         k in 0usize..40,
         threads in 1usize..4,
         metric in prop_oneof![Just(Metric::Layer(0)), Just(Metric::Layer(1)), Just(Metric::Combined(vec![(0, 0.5), (1, 2.0)]))],
     ) {
         let layout = layout();
         let found = nearest(&layout, &metric, &database, &queries, k, threads).unwrap();
-        prop_assert_eq!(found.len(), 4);
+        prop_assert_eq!(found.len(), 19);
         for (q, neighbors) in found.iter().enumerate() {
             let expected = brute_force(&layout, &metric, &database, &queries[q * 3..(q + 1) * 3], k);
             let found: Vec<(usize, f64)> = neighbors.iter().map(|n| (n.index, n.distance)).collect();
