@@ -31,6 +31,10 @@ pub enum ExperimentCommand {
     /// Sweep the orthogonal-template penalty's weight over seeds and tabulate accuracy,
     /// generalization gap and template orthogonality.
     Ortho(OrthoArgs),
+    /// k-NN classification with the partition distance of each layer, all layers combined,
+    /// pixel L2 and penultimate-layer features, for untrained, trained and permuted-label
+    /// networks, plus the number of distinct regions per layer.
+    PartitionDistance(super::partition::PartitionArgs),
 }
 
 #[derive(Args, Debug)]
@@ -384,7 +388,10 @@ fn write_plots(out: &Path, args: &OrthoArgs, results: &[RunResult]) -> Result<()
 }
 
 pub fn run(command: &ExperimentCommand) -> Result<()> {
-    let ExperimentCommand::Ortho(args) = command;
+    let args = match command {
+        ExperimentCommand::Ortho(args) => args,
+        ExperimentCommand::PartitionDistance(args) => return super::partition::run(args),
+    };
     if args.lambdas.is_empty() || args.seeds == 0 {
         bail!("give at least one lambda (--lambdas) and one seed (--seeds)");
     }
