@@ -346,3 +346,80 @@ fn help_pages_exit_zero() {
         );
     }
 }
+
+#[test]
+fn zero_epochs_are_rejected() {
+    let out = scratch("zero-epochs");
+    let output = train(&out, 0, false);
+    assert_failure(&output, "training 0 epochs");
+    assert!(
+        stderr(&output).contains("--epochs 0"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn resume_without_new_epochs_is_rejected() {
+    let out = scratch("resume-nothing");
+    assert_success(&train(&out, 1, false), "training 1 epoch");
+    let output = train(&out, 1, true);
+    assert_failure(&output, "resuming a finished run");
+    assert!(
+        stderr(&output).contains("raise --epochs"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[test]
+fn hidden_layer_templates_omit_class_agreement() {
+    let model = trained();
+    let out = scratch("templates-depth");
+    let output = maso(&[
+        "templates",
+        "--model",
+        path_str(model),
+        "--count",
+        "2",
+        "--depth",
+        "2",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_success(&output, "templates of a hidden layer");
+    let summary = fs::read_to_string(out.join("summary.json")).unwrap();
+    assert!(summary.contains("max_relative_residual"), "{summary}");
+    assert!(!summary.contains("matched_filter_agreement"), "{summary}");
+}
+
+#[test]
+fn partition_distance_runs_on_embedded_data() {
+    let out = scratch("partition-distance");
+    let output = maso(&[
+        "experiment",
+        "partition-distance",
+        "--arch",
+        "mlp",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "300",
+        "--test-limit",
+        "50",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_success(&output, "the partition-distance experiment");
+    let summary = fs::read_to_string(out.join("summary.md")).unwrap();
+    for row in [
+        "untrained",
+        "trained",
+        "permuted",
+        "pixel L2",
+        "penultimate cosine",
+        "all layers",
+    ] {
+        assert!(summary.contains(row), "summary.md lacks {row}: {summary}");
+    }
+}

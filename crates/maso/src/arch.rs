@@ -136,7 +136,7 @@ fn mlp(widths: &[usize], activation: ActivationKind, classes: usize) -> Result<V
         return Err(MasoError::config(
             "mlp width",
             format!("{widths:?}"),
-            format!("width {position} is zero; every hidden layer needs at least one unit"),
+            format!("hidden layer {position} has no units; every hidden layer needs at least one"),
         ));
     }
     let mut layers = vec![LayerConfig::Flatten];

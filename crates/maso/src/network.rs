@@ -139,7 +139,10 @@ impl Network {
             return Err(MasoError::config(
                 "layer depth",
                 depth,
-                format!("must lie in 1..={} (the number of layers)", self.depth()),
+                format!(
+                    "must be between 1 and {}, the number of top-level layers (see `layers` in the checkpoint's model.json)",
+                    self.depth()
+                ),
             ));
         }
         Ok(())

@@ -69,7 +69,7 @@ pub struct OrthoArgs {
     /// Adam learning rate (constant, as in the spline-theory authors' runs).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    /// Penalty options; --ortho is ignored in favour of --lambdas.
+    /// Penalty options (the weights come from --lambdas).
     #[command(flatten)]
     pub penalty: PenaltyArgs,
     /// Test images whose templates measure orthogonality.
@@ -281,8 +281,8 @@ fn write_tables(
     csv.push('\n');
     let mut markdown = format!(
         "# Orthogonal-template penalty sweep\n\n{} on {data_name} ({train_images} training images), \
-         {} epochs, batch {}, Adam {}; penalty {:?} / {:?} with {} sample(s). \
-         Mean ± standard deviation over seeds; test accuracy is the mean of the last 3 epochs; \
+         {} epoch(s), batch {}, Adam {}; penalty `--ortho-kind {}`, `--ortho-estimator {}` with {} sample(s). \
+         Mean ± standard deviation over seeds; test accuracy is the mean of the last (up to) 3 epochs; \
          gaps are train minus test accuracy and test minus train loss; template cosine is the \
          mean |cos| between different classes' templates on {} test images.\n\n\
          | lambda | seeds | test acc (%) | train acc (%) | acc gap (%) | test loss | train loss | loss gap | template cosine |\n\
@@ -291,8 +291,10 @@ fn write_tables(
         args.epochs,
         args.batch_size,
         args.lr,
-        args.penalty.ortho_kind,
-        args.penalty.ortho_estimator,
+        clap::ValueEnum::to_possible_value(&args.penalty.ortho_kind)
+            .map_or_else(String::new, |v| v.get_name().to_string()),
+        clap::ValueEnum::to_possible_value(&args.penalty.ortho_estimator)
+            .map_or_else(String::new, |v| v.get_name().to_string()),
         args.penalty.ortho_samples,
         args.cosine_examples
     );

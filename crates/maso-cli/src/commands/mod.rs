@@ -4,7 +4,7 @@ pub mod codes;
 pub mod data;
 pub mod demo;
 pub mod eval;
-pub mod partition;
 pub mod experiment;
+pub mod partition;
 pub mod templates;
 pub mod train;

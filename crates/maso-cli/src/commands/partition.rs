@@ -14,7 +14,9 @@ use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint};
 use maso::codes::CodeLayout;
 use maso::data::{Normalization, images_tensor};
 use maso::search::{Metric, Neighbor, nearest};
-use maso::train::{LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams};
+use maso::train::{
+    LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams,
+};
 use maso::{FeatureShape, Network};
 use maso_data::Dataset;
 use rand::SeedableRng;
@@ -79,7 +81,13 @@ fn limit(data: Dataset, limit: Option<usize>) -> Result<Dataset> {
 }
 
 /// Trains (or loads, when its checkpoint is complete) one of the three networks.
-fn network(args: &PartitionArgs, name: &str, train: &Dataset, test: &Dataset, epochs: usize) -> Result<Network> {
+fn network(
+    args: &PartitionArgs,
+    name: &str,
+    train: &Dataset,
+    test: &Dataset,
+    epochs: usize,
+) -> Result<Network> {
     let dir = args.out.join("networks").join(name);
     let device = args.device.device()?.autodiff();
     if dir.join("model.json").exists() {
@@ -88,7 +96,10 @@ fn network(args: &PartitionArgs, name: &str, train: &Dataset, test: &Dataset, ep
             tracing::info!("{name} network: loaded from {}", dir.display());
             return Ok(network.valid());
         }
-        bail!("{} holds another run; remove it or choose another --out", dir.display());
+        bail!(
+            "{} holds another run; remove it or choose another --out",
+            dir.display()
+        );
     }
     let architecture: Architecture = args.arch.parse()?;
     let [c, h, w] = train.shape;
@@ -98,7 +109,9 @@ fn network(args: &PartitionArgs, name: &str, train: &Dataset, test: &Dataset, ep
     let train_config = TrainConfig {
         epochs,
         batch_size: 64,
-        optimizer: OptimizerConfig::Adam { learning_rate: 1e-3 },
+        optimizer: OptimizerConfig::Adam {
+            learning_rate: 1e-3,
+        },
         seed: args.seed,
         balanced: true,
         schedule: LearningRateSchedule::Constant,
@@ -142,18 +155,30 @@ fn accuracy(found: &[Vec<Neighbor>], train: &Dataset, test: &Dataset, k: usize) 
     let correct = found
         .iter()
         .enumerate()
-        .filter(|(q, neighbors)| !neighbors.is_empty() && vote(neighbors, &train.labels, train.num_classes, k) == test.labels[*q])
+        .filter(|(q, neighbors)| {
+            !neighbors.is_empty()
+                && vote(neighbors, &train.labels, train.num_classes, k) == test.labels[*q]
+        })
         .count();
     correct as f64 / found.len().max(1) as f64
 }
 
 /// Exact k nearest neighbours by Euclidean (or cosine) distance between feature rows.
-fn euclidean_neighbors(database: Tensor<2>, queries: Tensor<2>, k: usize, cosine: bool) -> Result<Vec<Vec<Neighbor>>> {
+fn euclidean_neighbors(
+    database: Tensor<2>,
+    queries: Tensor<2>,
+    k: usize,
+    cosine: bool,
+) -> Result<Vec<Vec<Neighbor>>> {
     let normalize = |x: Tensor<2>| {
         let norms = x.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
         x / norms
     };
-    let (database, queries) = if cosine { (normalize(database), normalize(queries)) } else { (database, queries) };
+    let (database, queries) = if cosine {
+        (normalize(database), normalize(queries))
+    } else {
+        (database, queries)
+    };
     let [count, _] = database.dims();
     let database_norms = database.clone().square().sum_dim(1).reshape([1, count]);
     let [query_count, _] = queries.dims();
@@ -162,7 +187,8 @@ fn euclidean_neighbors(database: Tensor<2>, queries: Tensor<2>, k: usize, cosine
         let length = 256.min(query_count - start);
         let block = queries.clone().narrow(0, start, length);
         let block_norms = block.clone().square().sum_dim(1);
-        let squared = block_norms + database_norms.clone() - block.matmul(database.clone().transpose()).mul_scalar(2.0);
+        let squared = block_norms + database_norms.clone()
+            - block.matmul(database.clone().transpose()).mul_scalar(2.0);
         let values = squared
             .into_data()
             .convert::<f32>()
@@ -171,10 +197,20 @@ fn euclidean_neighbors(database: Tensor<2>, queries: Tensor<2>, k: usize, cosine
         for row in values.chunks(count) {
             let mut order: Vec<usize> = (0..count).collect();
             let take = k.min(count);
-            order.select_nth_unstable_by(take - 1, |&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
+            order.select_nth_unstable_by(take - 1, |&a, &b| {
+                row[a].total_cmp(&row[b]).then(a.cmp(&b))
+            });
             order.truncate(take);
             order.sort_by(|&a, &b| row[a].total_cmp(&row[b]).then(a.cmp(&b)));
-            found.push(order.into_iter().map(|index| Neighbor { index, distance: row[index].max(0.0).sqrt() as f64 }).collect());
+            found.push(
+                order
+                    .into_iter()
+                    .map(|index| Neighbor {
+                        index,
+                        distance: row[index].max(0.0).sqrt() as f64,
+                    })
+                    .collect(),
+            );
         }
     }
     Ok(found)
@@ -185,12 +221,21 @@ fn distinct_codes(layout: &CodeLayout, layer: usize, codes: &[u64], count: usize
     let spec = &layout.layers[layer];
     let mut seen = HashSet::new();
     for n in 0..count {
-        seen.insert(&codes[n * words + spec.word_offset..n * words + spec.word_offset + spec.words]);
+        seen.insert(
+            &codes[n * words + spec.word_offset..n * words + spec.word_offset + spec.words],
+        );
     }
     seen.len()
 }
 
-fn evaluate_network(name: &str, network: &Network, train: &Dataset, test: &Dataset, rows: &mut Vec<Row>, regions: &mut Vec<Regions>) -> Result<()> {
+fn evaluate_network(
+    name: &str,
+    network: &Network,
+    train: &Dataset,
+    test: &Dataset,
+    rows: &mut Vec<Row>,
+    regions: &mut Vec<Regions>,
+) -> Result<()> {
     let layout = CodeLayout::of(network)?;
     let normalization = Normalization::PerImage;
     let train_indices: Vec<usize> = (0..train.len()).collect();
@@ -205,7 +250,12 @@ fn evaluate_network(name: &str, network: &Network, train: &Dataset, test: &Datas
             accuracy_k1: accuracy(&found, train, test, 1),
             accuracy_k10: accuracy(&found, train, test, 10),
         };
-        tracing::info!("{name}, {}: 1-NN {:.4}, 10-NN {:.4}", row.distance, row.accuracy_k1, row.accuracy_k10);
+        tracing::info!(
+            "{name}, {}: 1-NN {:.4}, 10-NN {:.4}",
+            row.distance,
+            row.accuracy_k1,
+            row.accuracy_k10
+        );
         rows.push(row);
     };
     for (index, layer) in layout.layers.iter().enumerate() {
@@ -220,37 +270,72 @@ fn evaluate_network(name: &str, network: &Network, train: &Dataset, test: &Datas
         });
     }
     let all: Vec<(usize, f64)> = (0..layout.layers.len()).map(|index| (index, 1.0)).collect();
-    record("partition, all layers".into(), nearest(&layout, &Metric::Combined(all), &database, &queries, 10, 0)?);
+    record(
+        "partition, all layers".into(),
+        nearest(&layout, &Metric::Combined(all), &database, &queries, 10, 0)?,
+    );
 
     let device: Device = network.devices()[0].clone();
     let train_x = images_tensor(train, &train_indices, normalization, &device);
     let test_x = images_tensor(test, &test_indices, normalization, &device);
-    record("pixel L2".into(), euclidean_neighbors(train_x.clone(), test_x.clone(), 10, false)?);
+    record(
+        "pixel L2".into(),
+        euclidean_neighbors(train_x.clone(), test_x.clone(), 10, false)?,
+    );
     let penultimate = network.depth() - 1;
     let train_features = network.forward_reference(train_x, penultimate);
     let test_features = network.forward_reference(test_x, penultimate);
-    record("penultimate L2".into(), euclidean_neighbors(train_features.clone(), test_features.clone(), 10, false)?);
-    record("penultimate cosine".into(), euclidean_neighbors(train_features, test_features, 10, true)?);
+    record(
+        "penultimate L2".into(),
+        euclidean_neighbors(train_features.clone(), test_features.clone(), 10, false)?,
+    );
+    record(
+        "penultimate cosine".into(),
+        euclidean_neighbors(train_features, test_features, 10, true)?,
+    );
     Ok(())
 }
 
-fn write_report(out: &Path, args: &PartitionArgs, train: &Dataset, test: &Dataset, rows: &[Row], regions: &[Regions]) -> Result<()> {
+fn write_report(
+    out: &Path,
+    args: &PartitionArgs,
+    train: &Dataset,
+    test: &Dataset,
+    rows: &[Row],
+    regions: &[Regions],
+) -> Result<()> {
     let mut markdown = format!(
         "# Partition distance: k-NN classification\n\n{} on {} ({} training images searched, {} test queries); \
          networks trained {} epochs (Adam 1e-3, batch 64); \"permuted\" is trained on randomly permuted training labels \
          and searched with the true labels. Partition distances are per-layer normalized Hamming distances (max-pool: \
          fraction of windows whose argmax differs); \"all layers\" sums them with equal weights.\n\n\
          | network | distance | 1-NN accuracy (%) | 10-NN accuracy (%) |\n|---|---|---|---|\n",
-        args.arch, train.name, train.len(), test.len(), args.epochs
+        args.arch,
+        train.name,
+        train.len(),
+        test.len(),
+        args.epochs
     );
     let mut csv = String::from("network,distance,accuracy_k1,accuracy_k10\n");
     for row in rows {
-        markdown.push_str(&format!("| {} | {} | {:.2} | {:.2} |\n", row.network, row.distance, 100.0 * row.accuracy_k1, 100.0 * row.accuracy_k10));
-        csv.push_str(&format!("{},{},{},{}\n", row.network, row.distance, row.accuracy_k1, row.accuracy_k10));
+        markdown.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} |\n",
+            row.network,
+            row.distance,
+            100.0 * row.accuracy_k1,
+            100.0 * row.accuracy_k10
+        ));
+        csv.push_str(&format!(
+            "{},{},{},{}\n",
+            row.network, row.distance, row.accuracy_k1, row.accuracy_k10
+        ));
     }
     markdown.push_str("\n## Distinct regions per layer among the training images\n\n| network | layer | units | distinct codes | images |\n|---|---|---|---|---|\n");
     for region in regions {
-        markdown.push_str(&format!("| {} | {} | {} | {} | {} |\n", region.network, region.layer, region.units, region.distinct_codes, region.images));
+        markdown.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            region.network, region.layer, region.units, region.distinct_codes, region.images
+        ));
     }
     crate::output::write_atomic(&out.join("knn.csv"), csv.as_bytes())?;
     crate::output::write_json(&out.join("regions.json"), &regions)?;
@@ -263,12 +348,23 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
     let test = limit(splits.test, args.test_limit)?;
     let mut permuted = train.clone();
     permuted.name = format!("{} (permuted labels)", train.name);
-    permuted.labels.shuffle(&mut StdRng::seed_from_u64(stream_seed(args.seed, streams::BATCHES, u64::MAX)));
+    permuted
+        .labels
+        .shuffle(&mut StdRng::seed_from_u64(stream_seed(
+            args.seed,
+            streams::BATCHES,
+            u64::MAX,
+        )));
 
     let mut rows = Vec::new();
     let mut regions = Vec::new();
-    for (name, data, epochs) in [("untrained", &train, 0), ("trained", &train, args.epochs), ("permuted", &permuted, args.epochs)] {
-        let network = network(args, name, data, &test, epochs).with_context(|| format!("preparing the {name} network"))?;
+    for (name, data, epochs) in [
+        ("untrained", &train, 0),
+        ("trained", &train, args.epochs),
+        ("permuted", &permuted, args.epochs),
+    ] {
+        let network = network(args, name, data, &test, epochs)
+            .with_context(|| format!("preparing the {name} network"))?;
         evaluate_network(name, &network, &train, &test, &mut rows, &mut regions)?;
         write_report(&args.out, args, &train, &test, &rows, &regions)?;
     }

@@ -27,6 +27,8 @@ pub struct TemplatesArgs {
     #[arg(long, default_value_t = 16)]
     pub count: usize,
     /// Compute A[x] for the output of the first DEPTH top-level layers instead of the logits.
+    /// Every entry of `layers` in the checkpoint's model.json counts, pooling, batch norm and
+    /// flatten included; a residual block counts as one. The PNG draws the first 16 outputs.
     #[arg(long)]
     pub depth: Option<usize>,
     /// Memory budget of one chunk of pullbacks, in MiB.
@@ -63,11 +65,33 @@ pub fn run(args: &TemplatesArgs) -> Result<()> {
             .checked_mul(1 << 20)
             .with_context(|| format!("--max-chunk-mib {} is too large", args.max_chunk_mib))?,
     };
+    let depth = args.depth.unwrap_or(network.depth());
+    network.check_depth(depth)?;
+    let outputs = maso::MasoLayer::output_shape(&network.layers[depth - 1]).numel();
+    let bytes = indices.len() * outputs * network.input_shape().numel() * 4;
+    if bytes > 1 << 29 {
+        tracing::warn!(
+            "templates.npy will take {:.1} GB ({} examples x {outputs} outputs); pass fewer --examples or a smaller --count to shrink it",
+            bytes as f64 / 1e9,
+            indices.len()
+        );
+    }
     let templates = Templates::compute(&network, &data, &indices, meta.normalization, options, 64)?;
-    let logits = args.depth.is_none_or(|depth| depth == network.depth());
+    let logits = depth == network.depth();
     crate::analysis::write_templates(&args.out, &templates, &data, logits)?;
     let summary = templates.summary();
-    crate::output::write_json(&args.out.join("summary.json"), &summary)?;
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    // The agreement rules compare class scores, so they only mean something for the logits.
+    let report = if logits {
+        serde_json::to_value(summary)?
+    } else {
+        serde_json::json!({
+            "examples_checked": summary.examples_checked,
+            "max_relative_residual": summary.max_relative_residual,
+            "outputs": outputs,
+            "outputs_drawn": outputs.min(crate::analysis::GRID_OUTPUTS),
+        })
+    };
+    crate::output::write_json(&args.out.join("summary.json"), &report)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

@@ -57,9 +57,10 @@ pub struct TrainArgs {
     /// Images per minibatch.
     #[arg(long, default_value_t = 64)]
     pub batch_size: usize,
+    /// Optimizer.
     #[arg(long, value_enum, default_value_t = Optimizer::Adam)]
     pub optimizer: Optimizer,
-    /// Learning rate (constant).
+    /// Learning rate (the starting rate with --schedule cosine).
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
     /// Learning-rate schedule: constant, or cosine decay to 0 over --epochs.
@@ -74,6 +75,9 @@ pub struct TrainArgs {
     /// Shuffle uniformly instead of drawing class-balanced minibatches.
     #[arg(long)]
     pub no_balance: bool,
+    /// Weight lambda of the orthogonal-template penalty (0 trains without it).
+    #[arg(long, default_value_t = 0.0)]
+    pub ortho: f64,
     #[command(flatten)]
     pub penalty: PenaltyArgs,
     /// Input normalization.
@@ -158,7 +162,7 @@ impl TrainArgs {
                 Schedule::Constant => LearningRateSchedule::Constant,
                 Schedule::Cosine => LearningRateSchedule::Cosine,
             },
-            penalty: self.penalty.config(self.penalty.ortho),
+            penalty: self.penalty.config(self.ortho),
         }
     }
 }
@@ -199,6 +203,21 @@ pub fn epoch_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
 }
 
 /// Runs `trainer` up to `epochs` epochs, saving a checkpoint into `out` after each.
+/// Rejects a run that would train no epoch.
+pub fn train_loop_checked(trainer: &Trainer, epochs: usize, out: &Path) -> Result<()> {
+    if epochs == 0 {
+        bail!("--epochs 0 trains nothing; give at least 1");
+    }
+    if trainer.epochs_done() >= epochs {
+        bail!(
+            "{} already holds {} epochs, and --epochs {epochs} asks for no more; raise --epochs to continue",
+            out.display(),
+            trainer.epochs_done()
+        );
+    }
+    Ok(())
+}
+
 pub fn train_loop(
     trainer: &mut Trainer,
     meta: &mut CheckpointMeta,
@@ -335,6 +354,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         test.name,
         test.len()
     );
+    train_loop_checked(&trainer, args.epochs, &args.out)?;
     train_loop(
         &mut trainer,
         &mut meta,
@@ -348,9 +368,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 /// Options of the orthogonal-template penalty, shared by `train` and `experiment ortho`.
 #[derive(Args, Debug)]
 pub struct PenaltyArgs {
-    /// Weight lambda of the orthogonal-template penalty (0 trains without it).
-    #[arg(long, default_value_t = 0.0)]
-    pub ortho: f64,
     /// Which templates the penalty compares: per-example templates or last-layer weights.
     #[arg(long, value_enum, default_value_t = OrthoKind::Templates)]
     pub ortho_kind: OrthoKind,
