@@ -260,7 +260,11 @@ fn evaluate_network(
     };
     for (index, layer) in layout.layers.iter().enumerate() {
         let found = nearest(&layout, &Metric::Layer(index), &database, &queries, 10, 0)?;
-        record(format!("partition, layer {}", layer.name), found);
+        let kind = match layer.kind {
+            maso::codes::CodeKind::Sign => "activation",
+            maso::codes::CodeKind::Argmax { .. } => "max-pool",
+        };
+        record(format!("partition, layer {} ({kind})", layer.name), found);
         regions.push(Regions {
             network: name.into(),
             layer: layer.name.clone(),
