@@ -119,3 +119,94 @@ pub fn check_compatible(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use maso::codes::{CodeKind, CodeLayer};
+
+    fn header(count: usize, sha: &str) -> CodesHeader {
+        CodesHeader {
+            format: CODES_FORMAT,
+            layout: CodeLayout {
+                layers: vec![CodeLayer {
+                    name: "1".into(),
+                    kind: CodeKind::Sign,
+                    units: 70,
+                    bits: 1,
+                    word_offset: 0,
+                    words: 2,
+                }],
+                words_per_example: 2,
+            },
+            model_sha256: sha.into(),
+            model: PathBuf::from("model"),
+            dataset: "mnist/train".into(),
+            start: 5,
+            count,
+        }
+    }
+
+    #[test]
+    fn codes_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        let codes = [1, u64::MAX, 0, 1 << 63, 7, 9];
+        write_codes(dir.path(), &header(3, "ab"), &codes).unwrap();
+        let (read_header, read_codes) = read_codes(dir.path()).unwrap();
+        assert_eq!(read_header, header(3, "ab"));
+        assert_eq!(read_codes, codes);
+    }
+
+    #[test]
+    fn header_count_mismatch_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        write_codes(dir.path(), &header(3, "ab"), &[0; 6]).unwrap();
+        crate::output::write_json(&dir.path().join("codes.json"), &header(4, "ab")).unwrap();
+        let error = read_codes(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("do not belong together"), "{error}");
+    }
+
+    #[test]
+    fn wrong_format_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut old = header(1, "ab");
+        old.format = CODES_FORMAT + 1;
+        write_codes(dir.path(), &old, &[0; 2]).unwrap();
+        let error = read_codes(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("recompute the codes"), "{error}");
+    }
+
+    #[test]
+    fn missing_header_names_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let error = format!("{:#}", read_codes(dir.path()).unwrap_err());
+        assert!(error.contains("codes.json"), "{error}");
+    }
+
+    #[test]
+    fn truncated_array_is_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        write_codes(dir.path(), &header(3, "ab"), &[0; 6]).unwrap();
+        let npy = dir.path().join("codes.npy");
+        let bytes = std::fs::read(&npy).unwrap();
+        std::fs::write(&npy, &bytes[..bytes.len() - 8]).unwrap();
+        assert!(read_codes(dir.path()).is_err());
+    }
+
+    #[test]
+    fn other_model_or_layout_is_incompatible() {
+        let here = Path::new("a");
+        let there = Path::new("b");
+        assert!(check_compatible(&header(1, "ab"), here, &header(2, "ab"), there).is_ok());
+        let error = check_compatible(&header(1, "ab"), here, &header(1, "cd"), there)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("different models"), "{error}");
+        let mut other = header(1, "ab");
+        other.layout.layers[0].units = 64;
+        let error = check_compatible(&header(1, "ab"), here, &other, there)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("different layouts"), "{error}");
+    }
+}
