@@ -151,7 +151,7 @@ fn run_one(
         }) && meta.architecture.as_ref() == Some(&architecture);
         if !same {
             bail!(
-                "{} holds a run with other settings (architecture, batch size, learning rate or penalty); choose another --out",
+                "{} contains a run with other settings (architecture, batch size, learning rate or penalty); choose another --out",
                 dir.display()
             );
         }

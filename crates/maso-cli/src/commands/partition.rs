@@ -97,7 +97,7 @@ fn network(
             return Ok(network.valid());
         }
         bail!(
-            "{} holds another run; remove it or choose another --out",
+            "{} contains another run; remove it or choose another --out",
             dir.display()
         );
     }
@@ -139,16 +139,41 @@ fn network(
 
 /// Majority vote of the first `k` neighbours' labels, ties to the nearest.
 fn vote(neighbors: &[Neighbor], labels: &[u8], classes: usize, k: usize) -> u8 {
+    let nearest: Vec<u8> = neighbors.iter().take(k).map(|n| labels[n.index]).collect();
     let mut counts = vec![0usize; classes];
-    let mut best = labels[neighbors[0].index];
-    for neighbor in neighbors.iter().take(k) {
-        let label = labels[neighbor.index];
+    for &label in &nearest {
         counts[label as usize] += 1;
-        if counts[label as usize] > counts[best as usize] {
-            best = label;
-        }
     }
-    best
+    let top = counts.iter().copied().max().unwrap_or(0);
+    // Among the most frequent labels, the one of the nearest neighbour wins.
+    nearest
+        .into_iter()
+        .find(|&label| counts[label as usize] == top)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn neighbors(indices: &[usize]) -> Vec<Neighbor> {
+        indices
+            .iter()
+            .map(|&index| Neighbor {
+                index,
+                distance: 0.0,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vote_takes_majority_then_nearest() {
+        let labels = [0, 1, 1, 0, 2];
+        assert_eq!(vote(&neighbors(&[0, 1, 2]), &labels, 3, 3), 1);
+        // Labels 0 and 1 tie with two votes each; neighbour 0 (label 0) is the nearest.
+        assert_eq!(vote(&neighbors(&[0, 1, 2, 3]), &labels, 3, 4), 0);
+        assert_eq!(vote(&neighbors(&[4, 0, 1]), &labels, 3, 1), 2);
+    }
 }
 
 fn accuracy(found: &[Vec<Neighbor>], train: &Dataset, test: &Dataset, k: usize) -> f64 {
