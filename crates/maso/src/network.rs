@@ -88,6 +88,12 @@ impl Network {
         self.layers.len()
     }
 
+    /// Returns the device of the network's parameters; the flex CPU device for a network
+    /// without parameters.
+    pub fn device(&self) -> Device {
+        self.devices().first().cloned().unwrap_or_else(Device::flex)
+    }
+
     /// Returns the architecture, for checkpoints.
     pub fn config(&self) -> NetworkConfig {
         NetworkConfig::new(

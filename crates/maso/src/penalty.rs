@@ -150,7 +150,7 @@ pub fn template_penalty(
         classes >= 2,
         "the template penalty needs at least two classes"
     );
-    let device = network_device(network);
+    let device = network.device();
     let features = network.input_shape().numel();
     let (cotangent, rows) = cotangents(estimator, batch, classes, rng, &device);
     let templates = network
@@ -231,13 +231,4 @@ pub fn mean_template_cosine(slopes: &Tensor<3>) -> f64 {
             .unsqueeze_dim::<3>(0);
     let pairs = (batch * classes * (classes - 1)) as f64;
     off_diagonal.sum().into_scalar::<f64>() / pairs
-}
-
-fn network_device(network: &Network) -> Device {
-    use burn::module::Module;
-    network
-        .devices()
-        .first()
-        .cloned()
-        .unwrap_or_else(Device::flex)
 }

@@ -2,7 +2,6 @@
 
 use crate::data::{Normalization, check_dataset, images_tensor};
 use crate::{AffineOptions, MasoError, Network, Result};
-use burn::module::Module;
 use burn::tensor::Tensor;
 use maso_data::Dataset;
 use serde::{Deserialize, Serialize};
@@ -92,11 +91,7 @@ impl Templates {
         }
         let depth = options.depth.unwrap_or(network.depth());
         network.check_depth(depth)?;
-        let device = network
-            .devices()
-            .first()
-            .cloned()
-            .unwrap_or_else(burn::tensor::Device::flex);
+        let device = network.device();
         let features = network.input_shape().numel();
         let outputs = crate::MasoLayer::output_shape(&network.layers[depth - 1]).numel();
 

@@ -268,10 +268,7 @@ impl Trainer {
         normalization: Normalization,
     ) -> Result<Self> {
         config.validate()?;
-        let autodiff = network
-            .devices()
-            .first()
-            .is_some_and(|device| device.is_autodiff());
+        let autodiff = network.device().is_autodiff();
         if !autodiff {
             return Err(MasoError::config(
                 "training device",
@@ -311,7 +308,7 @@ impl Trainer {
         let seed = self.config.seed;
         let index = epoch as u64;
         let mut rng = StdRng::seed_from_u64(stream_seed(seed, streams::BATCHES, index));
-        let device = self.network.devices()[0].clone();
+        let device = self.network.device();
         device.seed(stream_seed(seed, streams::DROPOUT, index));
 
         let batches = epoch_batches(&train.labels, classes, &self.config, &mut rng);
@@ -430,11 +427,7 @@ pub fn evaluate(
 ) -> Result<Evaluation> {
     let classes = network.output_shape().numel();
     check_dataset(data, network.input_shape(), classes)?;
-    let device = network
-        .devices()
-        .first()
-        .cloned()
-        .unwrap_or_else(burn::tensor::Device::flex);
+    let device = network.device();
     let indices: Vec<usize> = (0..data.len()).collect();
     let (mut loss_sum, mut correct) = (0.0, 0usize);
     let mut predictions = Vec::with_capacity(data.len());

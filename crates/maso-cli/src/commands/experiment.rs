@@ -203,7 +203,7 @@ fn run_one(
     write_metrics(dir, &trainer.history)?;
 
     let network = trainer.network.valid();
-    let eval_device = network.devices()[0].clone();
+    let eval_device = network.device();
     let on_train = evaluate(&network, train, trainer.normalization, 256)?;
     let history = &trainer.history;
     let last = history.last().context("the run finished no epoch")?;

@@ -304,7 +304,7 @@ fn evaluate_network(
         nearest(&layout, &Metric::Combined(all), &database, &queries, 10, 0)?,
     );
 
-    let device: Device = network.devices()[0].clone();
+    let device: Device = network.device();
     let train_x = images_tensor(train, &train_indices, normalization, &device);
     let test_x = images_tensor(test, &test_indices, normalization, &device);
     record(
