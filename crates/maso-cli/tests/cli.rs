@@ -350,6 +350,7 @@ fn help_pages_exit_zero() {
 #[test]
 fn zero_epochs_are_rejected() {
     let out = scratch("zero-epochs");
+    let _ = fs::remove_dir_all(&out);
     let output = train(&out, 0, false);
     assert_failure(&output, "training 0 epochs");
     assert!(
@@ -362,6 +363,7 @@ fn zero_epochs_are_rejected() {
 #[test]
 fn resume_without_new_epochs_is_rejected() {
     let out = scratch("resume-nothing");
+    let _ = fs::remove_dir_all(&out);
     assert_success(&train(&out, 1, false), "training 1 epoch");
     let output = train(&out, 1, true);
     assert_failure(&output, "resuming a finished run");
@@ -376,6 +378,7 @@ fn resume_without_new_epochs_is_rejected() {
 fn hidden_layer_templates_omit_class_agreement() {
     let model = trained();
     let out = scratch("templates-depth");
+    let _ = fs::remove_dir_all(&out);
     let output = maso(&[
         "templates",
         "--model",
@@ -396,6 +399,7 @@ fn hidden_layer_templates_omit_class_agreement() {
 #[test]
 fn partition_distance_runs_on_embedded_data() {
     let out = scratch("partition-distance");
+    let _ = fs::remove_dir_all(&out);
     let output = maso(&[
         "experiment",
         "partition-distance",
