@@ -289,7 +289,7 @@ fn evaluate_network(
             maso::codes::CodeKind::Sign => "activation",
             maso::codes::CodeKind::Argmax { .. } => "max-pool",
         };
-        record(format!("partition, layer {} ({kind})", layer.name), found);
+        record(format!("partition layer {} ({kind})", layer.name), found);
         regions.push(Regions {
             network: name.into(),
             layer: layer.name.clone(),
@@ -300,7 +300,7 @@ fn evaluate_network(
     }
     let all: Vec<(usize, f64)> = (0..layout.layers.len()).map(|index| (index, 1.0)).collect();
     record(
-        "partition, all layers".into(),
+        "partition all layers".into(),
         nearest(&layout, &Metric::Combined(all), &database, &queries, 10, 0)?,
     );
 
