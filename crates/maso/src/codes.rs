@@ -291,10 +291,11 @@ fn to_i64(tensor: Tensor<3, Int>) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-/// Number of units whose codes differ between `a` and `b`, one layer's words each.
-pub fn differing_units(layer: &CodeLayer, a: &[u64], b: &[u64]) -> u32 {
-    // For multi-bit codes, fold each group's bits into its lowest bit before counting.
-    let low_bits = match layer.bits {
+/// Number of codes of `bits` bits (1, 2, 4 or 8) that differ between the words `a` and `b`.
+#[inline(always)]
+pub fn differing_units(bits: usize, a: &[u64], b: &[u64]) -> u32 {
+    // Fold each code's bits into its lowest bit, then count the lowest bits.
+    let low_bits = match bits {
         1 => u64::MAX,
         2 => 0x5555_5555_5555_5555,
         4 => 0x1111_1111_1111_1111,
@@ -305,7 +306,7 @@ pub fn differing_units(layer: &CodeLayer, a: &[u64], b: &[u64]) -> u32 {
         .map(|(x, y)| {
             let mut diff = x ^ y;
             let mut shift = 1;
-            while shift < layer.bits {
+            while shift < bits {
                 diff |= diff >> shift;
                 shift *= 2;
             }
@@ -318,7 +319,7 @@ pub fn differing_units(layer: &CodeLayer, a: &[u64], b: &[u64]) -> u32 {
 /// whose codes differ, in `[0, 1]`. `a` and `b` are whole examples' words.
 pub fn layer_distance(layer: &CodeLayer, a: &[u64], b: &[u64]) -> f64 {
     let range = layer.word_offset..layer.word_offset + layer.words;
-    differing_units(layer, &a[range.clone()], &b[range]) as f64 / layer.units.max(1) as f64
+    differing_units(layer.bits, &a[range.clone()], &b[range]) as f64 / layer.units.max(1) as f64
 }
 
 /// The first layer, in network order, whose codes differ between two examples: the level of

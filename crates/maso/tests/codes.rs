@@ -8,17 +8,6 @@ use maso::codes::{
 };
 use maso::{FeatureShape, Layer, LayerConfig, Mode, NetworkConfig};
 
-fn sign_layer(units: usize, bits: usize) -> CodeLayer {
-    CodeLayer {
-        name: "0".into(),
-        kind: CodeKind::Sign,
-        units,
-        bits,
-        word_offset: 0,
-        words: (units * bits).div_ceil(64),
-    }
-}
-
 #[test]
 fn small_cnn_layout() {
     let network = maso::arch::Architecture::SmallCnn
@@ -106,20 +95,16 @@ fn packed_codes_match_hand_computed() {
 
 #[test]
 fn differing_units_counts_codes_not_bits() {
-    let one_bit = sign_layer(70, 1);
-    assert_eq!(differing_units(&one_bit, &[0b1011, 1], &[0b0001, 0]), 3);
+    assert_eq!(differing_units(1, &[0b1011, 1], &[0b0001, 0]), 3);
 
     // Two-bit codes: unit 0 differs in both bits (counts once), unit 1 in one bit.
-    let two_bits = sign_layer(4, 2);
-    assert_eq!(differing_units(&two_bits, &[0b00_11], &[0b01_00]), 2);
+    assert_eq!(differing_units(2, &[0b00_11], &[0b01_00]), 2);
 
     // Four-bit codes 1, 0 and 8 against all zeros: units 0 and 2 differ.
-    let four_bits = sign_layer(3, 4);
-    assert_eq!(differing_units(&four_bits, &[0x801], &[0]), 2);
+    assert_eq!(differing_units(4, &[0x801], &[0]), 2);
 
     // Eight-bit codes: unit 1 differs only in its top bit.
-    let eight_bits = sign_layer(2, 8);
-    assert_eq!(differing_units(&eight_bits, &[0x8000], &[0x0000]), 1);
+    assert_eq!(differing_units(8, &[0x8000], &[0x0000]), 1);
 }
 
 #[test]
