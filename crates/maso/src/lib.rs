@@ -14,6 +14,11 @@
 //! - [`Network`] and [`NetworkConfig`]: a chain of layers.
 //! - [`affine_map`]: `A[x]` and `b[x]` for a batch.
 //! - [`arch`]: the MLP, SmallCNN, LargeCNN and ResNet architectures.
+//! - [`penalty`]: the orthogonal-template penalty and its unbiased estimators.
+//! - [`train`], [`checkpoint`], [`data`], [`templates`]: training, checkpoints, input batches
+//!   and the template analysis behind the `maso` command.
+//! - [`codes`] and [`search`]: bit-packed region codes, the partition distance and exact
+//!   k-nearest-neighbour search.
 
 pub mod affine;
 pub mod arch;

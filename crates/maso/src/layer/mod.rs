@@ -191,15 +191,6 @@ impl Layer {
     pub fn kind(&self) -> &'static str {
         self.config().kind()
     }
-
-    /// Whether the layer has more than one affine piece, so that its region code carries
-    /// information.
-    pub fn is_piecewise(&self) -> bool {
-        matches!(
-            self,
-            Layer::Activation(_) | Layer::MaxPool2d(_) | Layer::Residual(_)
-        )
-    }
 }
 
 /// Reshapes a flat `[batch, c * h * w]` activation to `[batch, c, h, w]`.
