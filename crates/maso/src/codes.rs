@@ -16,7 +16,7 @@ use crate::{MasoError, MasoLayer, Network, Result};
 use burn::tensor::{Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-/// What a layer's code records.
+/// Kind of information in a layer's code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum CodeKind {
@@ -27,7 +27,7 @@ pub enum CodeKind {
     Argmax { window_size: usize },
 }
 
-/// Where one piecewise layer's codes sit in an example's words.
+/// Position and size of one piecewise layer's codes in an example's words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CodeLayer {
     /// Position in the network: the top-level index, then `body`/`skip` and the index inside
@@ -73,7 +73,7 @@ fn walk<'a>(layers: &'a [Layer], prefix: &str, found: &mut Vec<Found<'a>>) {
     }
 }
 
-/// The pieces of `walk`'s layers, in the same order.
+/// Collects the pieces of `walk`'s layers, in the same order.
 fn walk_pieces<'a>(layers: &[Layer], pieces: &'a [Piece], found: &mut Vec<&'a Piece>) {
     for (layer, piece) in layers.iter().zip(pieces) {
         match (layer, piece) {
@@ -93,7 +93,7 @@ fn bits_for(window_size: usize) -> usize {
 }
 
 impl CodeLayout {
-    /// The layout of `network`'s codes.
+    /// Computes the layout of `network`'s codes.
     ///
     /// # Errors
     ///
@@ -315,14 +315,14 @@ pub fn differing_units(bits: usize, a: &[u64], b: &[u64]) -> u32 {
         .sum()
 }
 
-/// The normalized Hamming distance of one layer: the fraction of units (or max-pool windows)
+/// Computes the normalized Hamming distance of one layer: the fraction of units (or max-pool windows)
 /// whose codes differ, in `[0, 1]`. `a` and `b` are whole examples' words.
 pub fn layer_distance(layer: &CodeLayer, a: &[u64], b: &[u64]) -> f64 {
     let range = layer.word_offset..layer.word_offset + layer.words;
     differing_units(layer.bits, &a[range.clone()], &b[range]) as f64 / layer.units.max(1) as f64
 }
 
-/// The first layer, in network order, whose codes differ between two examples: the level of
+/// Finds the first layer, in network order, whose codes differ between two examples: the level of
 /// the partition hierarchy at which they separate. `None` when all codes agree.
 pub fn first_differing_layer(layout: &CodeLayout, a: &[u64], b: &[u64]) -> Option<usize> {
     layout

@@ -1,8 +1,8 @@
 //! Exact k-nearest-neighbour search over stored region codes.
 //!
-//! The scan compares each database code with a block of queries while the code is in cache,
-//! counts differing codes with the `popcnt` instruction where the CPU has it (detected at run
-//! time), and keeps a sorted top-k list per query. Queries are split over threads.
+//! The scan compares each database code with a block of queries while the code is in cache.
+//! It counts differing codes with the `popcnt` instruction where the CPU has it (detected at
+//! run time) and keeps a sorted top-k list per query. Queries are split over threads.
 
 use crate::codes::{CodeLayout, differing_units};
 use crate::{MasoError, Result};
@@ -65,7 +65,7 @@ fn differing(bits: usize, a: &[u64], b: &[u64]) -> u32 {
     }
 }
 
-/// The metric's distance, computed as in [`crate::codes::layer_distance`] so that both agree
+/// Computes the metric's distance as [`crate::codes::layer_distance`] so that both agree
 /// to the last bit.
 #[inline(always)]
 fn distance(terms: &[Term], a: &[u64], b: &[u64]) -> f64 {
