@@ -65,8 +65,8 @@ fn differing(bits: usize, a: &[u64], b: &[u64]) -> u32 {
     }
 }
 
-/// Computes the metric's distance as [`crate::codes::layer_distance`] so that both agree
-/// to the last bit.
+/// Computes the metric's distance with the same arithmetic as
+/// [`crate::codes::layer_distance`], so that both agree to the last bit.
 #[inline(always)]
 fn distance(terms: &[Term], a: &[u64], b: &[u64]) -> f64 {
     match terms {
