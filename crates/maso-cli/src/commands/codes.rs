@@ -74,11 +74,7 @@ pub fn run_codes(args: &CodesArgs) -> Result<()> {
     let device = args.device.device()?;
     let (network, meta) = load_checkpoint(&args.model, &device)?;
     let splits = args.data.load()?;
-    let data = if args.split == Split::Train {
-        splits.train
-    } else {
-        splits.test
-    };
+    let data = args.split.select(splits);
     if args.start >= data.len() {
         bail!(
             "--start {} is past the end of {} ({} examples)",

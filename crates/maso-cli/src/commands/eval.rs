@@ -31,15 +31,21 @@ pub enum Split {
     Test,
 }
 
+impl Split {
+    /// Takes this split out of `splits`.
+    pub fn select(self, splits: maso_data::Splits) -> maso_data::Dataset {
+        match self {
+            Split::Train => splits.train,
+            Split::Test => splits.test,
+        }
+    }
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     let device = args.device.device()?;
     let (network, meta) = load_checkpoint(&args.model, &device)?;
     let splits = args.data.load()?;
-    let data = if args.split == Split::Train {
-        splits.train
-    } else {
-        splits.test
-    };
+    let data = args.split.select(splits);
     let evaluation = evaluate(&network, &data, meta.normalization, args.batch_size)?;
     let report = serde_json::json!({
         "model": args.model,

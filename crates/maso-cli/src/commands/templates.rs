@@ -45,11 +45,7 @@ pub fn run(args: &TemplatesArgs) -> Result<()> {
     let device = args.device.device()?;
     let (network, meta) = load_checkpoint(&args.model, &device)?;
     let splits = args.data.load()?;
-    let data = if args.split == Split::Train {
-        splits.train
-    } else {
-        splits.test
-    };
+    let data = args.split.select(splits);
     let indices: Vec<usize> = if args.examples.is_empty() {
         (0..args.count.min(data.len())).collect()
     } else {
