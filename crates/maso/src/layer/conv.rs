@@ -57,6 +57,23 @@ impl Window {
         })
     }
 
+    /// Options of the transposed convolution that is this window's adjoint: it maps an
+    /// `output` plane back to exactly the `input` plane.
+    pub(crate) fn transpose_options(
+        &self,
+        input: FeatureShape,
+        output: FeatureShape,
+        groups: usize,
+    ) -> ConvTransposeOptions<2> {
+        ConvTransposeOptions::new(
+            self.stride,
+            self.padding,
+            self.transpose_padding(input, output),
+            self.dilation,
+            groups,
+        )
+    }
+
     /// Output padding that makes the transposed convolution return exactly `input`'s plane.
     pub(crate) fn transpose_padding(
         &self,
@@ -177,13 +194,7 @@ impl MasoLayer for Conv2d {
     }
 
     fn pullback(&self, cotangent: Tensor<2>, _piece: &Piece, _per_example: usize) -> Tensor<2> {
-        let options = ConvTransposeOptions::new(
-            self.window.stride,
-            self.window.padding,
-            self.window.transpose_padding(self.input, self.output),
-            self.window.dilation,
-            1,
-        );
+        let options = self.window.transpose_options(self.input, self.output, 1);
         to_flat(conv_transpose2d(
             to_image(cotangent, self.output),
             self.weight.val(),

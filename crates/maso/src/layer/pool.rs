@@ -5,7 +5,7 @@ use super::{LayerConfig, MasoLayer, Mode, Piece, to_flat, to_image, wrong_piece}
 use crate::{FeatureShape, MasoError, Result};
 use burn::module::Module;
 use burn::tensor::module::{avg_pool2d, conv_transpose2d, max_pool2d, max_pool2d_with_indices};
-use burn::tensor::ops::{AvgPoolOptions, ConvTransposeOptions, MaxPoolOptions};
+use burn::tensor::ops::{AvgPoolOptions, MaxPoolOptions};
 use burn::tensor::{IndexingUpdateOp, Int, Tensor};
 
 fn pool_window(
@@ -210,13 +210,9 @@ impl MasoLayer for AvgPool2d {
         let channels = self.input.channels;
         let kernel = Tensor::<4>::ones([channels, 1, kh, kw], &cotangent.device())
             .div_scalar((kh * kw) as f64);
-        let options = ConvTransposeOptions::new(
-            self.window.stride,
-            self.window.padding,
-            self.window.transpose_padding(self.input, self.output),
-            [1, 1],
-            channels,
-        );
+        let options = self
+            .window
+            .transpose_options(self.input, self.output, channels);
         to_flat(conv_transpose2d(
             to_image(cotangent, self.output),
             kernel,
