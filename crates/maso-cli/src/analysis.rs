@@ -14,7 +14,7 @@ pub const GRID_OUTPUTS: usize = 16;
 
 /// Writes `inputs.npy` `[N, C, H, W]`, `templates.npy` `[N, K, C, H, W]`, `offsets.npy` and
 /// `logits.npy` `[N, K]`, `labels.npy`, `predictions.npy` and `indices.npy` `[N]`, and
-/// `templates.png` for the first examples. `logits` says whether the outputs are the
+/// `templates.png` for the first examples. `logits` tells whether the outputs are the
 /// network's logits, whose columns get the true and predicted class frames.
 pub fn write_templates(
     dir: &Path,

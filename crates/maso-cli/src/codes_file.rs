@@ -195,16 +195,18 @@ mod tests {
 
     #[test]
     fn other_model_or_layout_is_incompatible() {
-        let here = Path::new("a");
-        let there = Path::new("b");
-        assert!(check_compatible(&header(1, "ab"), here, &header(2, "ab"), there).is_ok());
-        let error = check_compatible(&header(1, "ab"), here, &header(1, "cd"), there)
+        let first_dir = Path::new("a");
+        let second_dir = Path::new("b");
+        assert!(
+            check_compatible(&header(1, "ab"), first_dir, &header(2, "ab"), second_dir).is_ok()
+        );
+        let error = check_compatible(&header(1, "ab"), first_dir, &header(1, "cd"), second_dir)
             .unwrap_err()
             .to_string();
         assert!(error.contains("different models"), "{error}");
         let mut other = header(1, "ab");
         other.layout.layers[0].units = 64;
-        let error = check_compatible(&header(1, "ab"), here, &other, there)
+        let error = check_compatible(&header(1, "ab"), first_dir, &other, second_dir)
             .unwrap_err()
             .to_string();
         assert!(error.contains("different layouts"), "{error}");

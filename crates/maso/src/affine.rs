@@ -176,7 +176,7 @@ fn rows_per_pass(network: &Network, x: &Tensor<2>, budget: usize) -> Result<usiz
         ));
     }
     let element = x.dtype().size();
-    // A pullback holds the cotangent and the layer's result, plus temporaries of the same
+    // A pullback stores the cotangent and the layer's result, plus temporaries of the same
     // size inside burn's ops: budget three activations of the widest layer per cotangent row.
     // NOTE: this is an estimate; a convolution's im2col buffer can exceed it.
     let per_row = 3 * network.max_width() * element;

@@ -164,7 +164,7 @@ pub fn run_neighbors(args: &NeighborsArgs) -> Result<()> {
     };
     if let Some(bad) = picks.iter().find(|&&q| q >= query_header.count) {
         bail!(
-            "query index {bad} is out of range: {} holds {} codes",
+            "query index {bad} is out of range: {} contains {} codes",
             args.queries.display(),
             query_header.count
         );

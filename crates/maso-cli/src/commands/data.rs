@@ -8,7 +8,7 @@ use std::path::PathBuf;
 /// Name of the MNIST subset compiled into the binary.
 pub const EMBEDDED: &str = "mnist-embedded";
 
-/// Which data set a command reads.
+/// Data set that a command reads.
 #[derive(Args, Clone, Debug)]
 pub struct DataArgs {
     /// Data set: mnist-embedded (5,000 train and 1,000 test MNIST images inside the binary),

@@ -15,7 +15,7 @@ pub struct EvalArgs {
     pub model: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Which split to evaluate.
+    /// Split to evaluate.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
     /// Images per forward pass.

@@ -17,7 +17,7 @@ pub struct TemplatesArgs {
     pub model: PathBuf,
     #[command(flatten)]
     pub data: DataArgs,
-    /// Which split the examples come from.
+    /// Split that the examples come from.
     #[arg(long, value_enum, default_value_t = Split::Test)]
     pub split: Split,
     /// Example indices, comma-separated [default: the first --count examples].

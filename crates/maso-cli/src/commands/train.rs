@@ -167,7 +167,7 @@ impl TrainArgs {
     }
 }
 
-/// Checks that a resumed run sees the training data it started with.
+/// Checks that a resumed run uses the training data it started with.
 pub fn check_same_data(meta: &CheckpointMeta, train: &Dataset, out: &Path) -> Result<()> {
     if meta.dataset != train.name {
         bail!(
@@ -190,7 +190,7 @@ pub fn check_same_data(meta: &CheckpointMeta, train: &Dataset, out: &Path) -> Re
     Ok(())
 }
 
-/// A progress bar for one epoch's steps, hidden when stderr is not a terminal.
+/// Creates a progress bar for one epoch's steps, hidden when stderr is not a terminal.
 pub fn epoch_bar(epoch: usize, epochs: usize, steps: usize) -> ProgressBar {
     let bar = ProgressBar::new(steps as u64);
     bar.set_style(
@@ -210,7 +210,7 @@ pub fn train_loop_checked(trainer: &Trainer, epochs: usize, out: &Path) -> Resul
     }
     if trainer.epochs_done() >= epochs {
         bail!(
-            "{} already holds {} epochs, and --epochs {epochs} asks for no more; raise --epochs to continue",
+            "{} already contains {} epochs, and --epochs {epochs} requests no more; raise --epochs to continue",
             out.display(),
             trainer.epochs_done()
         );
@@ -319,7 +319,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     } else {
         if args.out.join("model.json").exists() {
             bail!(
-                "{} already holds a checkpoint; pass --resume to continue it or choose another --out",
+                "{} already contains a checkpoint; pass --resume to continue it or choose another --out",
                 args.out.display()
             );
         }
@@ -368,7 +368,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 /// Options of the orthogonal-template penalty, shared by `train` and `experiment ortho`.
 #[derive(Args, Debug)]
 pub struct PenaltyArgs {
-    /// Which templates the penalty compares: per-example templates or last-layer weights.
+    /// Source of the compared templates: per-example templates or last-layer weights.
     #[arg(long, value_enum, default_value_t = OrthoKind::Templates)]
     pub ortho_kind: OrthoKind,
     /// Evaluation of the per-example penalty: exact (all classes), pairs or rademacher
@@ -399,7 +399,7 @@ pub enum OrthoEstimator {
 }
 
 impl PenaltyArgs {
-    /// The penalty with weight `lambda`, or `None` for `lambda = 0`.
+    /// Builds the penalty with weight `lambda`, or `None` for `lambda = 0`.
     pub fn config(&self, lambda: f64) -> Option<PenaltyConfig> {
         let estimator = match self.ortho_estimator {
             OrthoEstimator::Exact => PenaltyEstimator::Exact,

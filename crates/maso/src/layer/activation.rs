@@ -50,7 +50,7 @@ impl Activation {
         Self { kind, shape }
     }
 
-    /// Which activation this is.
+    /// Returns which activation this is.
     pub fn kind(&self) -> ActivationKind {
         self.kind
     }

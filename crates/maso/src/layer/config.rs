@@ -98,7 +98,7 @@ fn default_momentum() -> f64 {
 }
 
 impl LayerConfig {
-    /// A fully connected layer with bias.
+    /// Creates a fully connected layer with bias.
     pub fn linear(out_features: usize) -> Self {
         Self::Linear {
             out_features,
@@ -106,7 +106,7 @@ impl LayerConfig {
         }
     }
 
-    /// A square `kernel x kernel` convolution with stride 1, no padding and bias.
+    /// Creates a square `kernel x kernel` convolution with stride 1, no padding and bias.
     pub fn conv2d(out_channels: usize, kernel: usize) -> Self {
         Self::Conv2d {
             out_channels,
@@ -144,7 +144,7 @@ impl LayerConfig {
         }
     }
 
-    /// The configuration's `"type"` tag.
+    /// Returns the configuration's `"type"` tag.
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Linear { .. } => "linear",

@@ -16,7 +16,7 @@
 //! | [`MaxPool2d`] | window size | the argmax position of each window |
 //! | [`Residual`] | composite | the pieces of its body and skip path |
 //!
-//! Activations are flat `[batch, features]` tensors; each layer knows the [`FeatureShape`] of
+//! Activations are flat `[batch, features]` tensors; each layer stores the [`FeatureShape`] of
 //! its input and output.
 
 mod activation;
@@ -90,7 +90,7 @@ pub trait MasoLayer {
     /// Selects the affine piece of every unit for the batch `x` (`[batch, input features]`).
     ///
     /// Region codes are chosen without gradient. Batch norm in [`Mode::Train`] is the
-    /// exception: its piece holds the batch statistics with gradient, and it also updates its
+    /// exception: its piece contains the batch statistics with gradient, and it also updates its
     /// running averages.
     fn select_piece(&self, x: &Tensor<2>, mode: Mode) -> Piece;
 
@@ -116,7 +116,7 @@ pub trait MasoLayer {
     /// `batch_norm`...), without region codes. Tests compare the spline view against it.
     fn forward_reference(&self, x: Tensor<2>) -> Tensor<2>;
 
-    /// The layer's configuration.
+    /// Returns the layer's configuration.
     fn config(&self) -> LayerConfig;
 }
 

@@ -8,7 +8,7 @@ use maso::{FeatureShape, LayerConfig, Mode, Network, NetworkConfig};
 use proptest::prelude::*;
 use std::sync::OnceLock;
 
-/// The flex device with f64 as its default float type.
+/// Returns the flex device with f64 as its default float type.
 pub fn f64_device() -> Device {
     static DEVICE: OnceLock<Device> = OnceLock::new();
     DEVICE
@@ -132,7 +132,8 @@ fn batch_norm() -> LayerConfig {
 }
 
 impl Architecture {
-    /// The layer configuration; steps whose window does not fit the current plane are skipped.
+    /// Builds the layer configuration. Steps whose window does not fit the current plane are
+    /// skipped.
     pub fn config(&self) -> NetworkConfig {
         let mut layers = Vec::new();
         let mut shape = self.input;
