@@ -1,0 +1,250 @@
+//! Read access to a parsed ONNX graph: constants, consumers and attributes.
+
+use crate::error::NodeRef;
+use crate::weights::HostTensor;
+use crate::{ImportError, Result};
+use onnx_protobuf::{AttributeProto, GraphProto, NodeProto, TensorProto};
+use std::collections::HashMap;
+
+// TensorProto.DataType and TensorProto.DataLocation values of onnx.proto.
+const FLOAT: i32 = 1;
+const INT32: i32 = 6;
+const INT64: i32 = 7;
+const DOUBLE: i32 = 11;
+const EXTERNAL: i32 = 1;
+
+/// A constant of the graph: an initializer or the output of a `Constant` node.
+#[derive(Debug, Clone)]
+pub(crate) enum Constant {
+    Float(HostTensor),
+    Int { values: Vec<i64> },
+}
+
+/// The nodes of a graph, indexed by the values they consume, and its constants.
+pub(crate) struct Graph<'a> {
+    pub nodes: &'a [NodeProto],
+    constants: HashMap<String, Constant>,
+    consumers: HashMap<&'a str, Vec<usize>>,
+}
+
+impl<'a> Graph<'a> {
+    pub fn new(graph: &'a GraphProto) -> Result<Self> {
+        let mut constants = HashMap::new();
+        for tensor in &graph.initializer {
+            constants.insert(tensor.name.clone(), decode(tensor, &tensor.name)?);
+        }
+        for node in graph.node.iter().filter(|node| node.op_type == "Constant") {
+            let name = node.output.first().cloned().unwrap_or_default();
+            let tensor = node
+                .attribute
+                .iter()
+                .find(|attribute| attribute.name == "value")
+                .and_then(|attribute| attribute.t.as_ref())
+                .ok_or_else(|| ImportError::Tensor {
+                    name: name.clone(),
+                    detail: "Constant node without a tensor `value` attribute (value_float, \
+                             value_ints and sparse constants are not supported)"
+                        .into(),
+                })?;
+            constants.insert(name.clone(), decode(tensor, &name)?);
+        }
+
+        let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
+        for (index, node) in graph.node.iter().enumerate() {
+            for input in node.input.iter().filter(|input| !input.is_empty()) {
+                if !constants.contains_key(input) {
+                    consumers.entry(input.as_str()).or_default().push(index);
+                }
+            }
+        }
+        Ok(Self {
+            nodes: &graph.node,
+            constants,
+            consumers,
+        })
+    }
+
+    pub fn is_constant(&self, name: &str) -> bool {
+        self.constants.contains_key(name)
+    }
+
+    /// Indices of the nodes that take the computed value `name` as an input.
+    pub fn consumers(&self, name: &str) -> &[usize] {
+        self.consumers.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    pub fn node_ref(&self, index: usize) -> NodeRef {
+        let node = &self.nodes[index];
+        NodeRef {
+            op_type: node.op_type.clone(),
+            name: node.name.clone(),
+            position: index,
+        }
+    }
+
+    /// The float constant that is input `slot` of node `index`.
+    pub fn float_input(&self, index: usize, slot: usize) -> Result<HostTensor> {
+        match self.constant_input(index, slot)? {
+            Constant::Float(tensor) => Ok(tensor.clone()),
+            Constant::Int { .. } => Err(self.input_error(index, slot, "is an integer tensor")),
+        }
+    }
+
+    /// The float constant input `slot` of node `index`, or `None` when the slot is empty.
+    pub fn optional_float_input(&self, index: usize, slot: usize) -> Result<Option<HostTensor>> {
+        match self.nodes[index].input.get(slot) {
+            Some(name) if !name.is_empty() => self.float_input(index, slot).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    /// The integer constant that is input `slot` of node `index`.
+    pub fn int_input(&self, index: usize, slot: usize) -> Result<Vec<i64>> {
+        match self.constant_input(index, slot)? {
+            Constant::Int { values, .. } => Ok(values.clone()),
+            Constant::Float(_) => Err(self.input_error(index, slot, "is a float tensor")),
+        }
+    }
+
+    fn constant_input(&self, index: usize, slot: usize) -> Result<&Constant> {
+        let name = self.nodes[index]
+            .input
+            .get(slot)
+            .filter(|name| !name.is_empty())
+            .ok_or_else(|| self.input_error(index, slot, "is missing"))?;
+        self.constants.get(name).ok_or_else(|| {
+            self.input_error(
+                index,
+                slot,
+                "is computed from the network's input; only constant (initializer or Constant) \
+                 inputs are supported there",
+            )
+        })
+    }
+
+    fn input_error(&self, index: usize, slot: usize, problem: &str) -> ImportError {
+        let name = self.nodes[index]
+            .input
+            .get(slot)
+            .cloned()
+            .unwrap_or_default();
+        ImportError::UnsupportedAttribute {
+            node: Box::new(self.node_ref(index)),
+            attribute: format!("input {slot}"),
+            value: format!("`{name}`"),
+            reason: format!("the input {problem}"),
+        }
+    }
+
+    pub fn attribute(&self, index: usize, name: &str) -> Option<&'a AttributeProto> {
+        self.nodes[index]
+            .attribute
+            .iter()
+            .find(|attribute| attribute.name == name)
+    }
+
+    pub fn int_attribute(&self, index: usize, name: &str, default: i64) -> i64 {
+        self.attribute(index, name)
+            .map_or(default, |attribute| attribute.i)
+    }
+
+    pub fn float_attribute(&self, index: usize, name: &str, default: f32) -> f32 {
+        self.attribute(index, name)
+            .map_or(default, |attribute| attribute.f)
+    }
+
+    pub fn ints_attribute(&self, index: usize, name: &str) -> Option<Vec<i64>> {
+        self.attribute(index, name)
+            .map(|attribute| attribute.ints.clone())
+    }
+
+    pub fn string_attribute(&self, index: usize, name: &str) -> Option<String> {
+        self.attribute(index, name)
+            .map(|attribute| String::from_utf8_lossy(&attribute.s).into_owned())
+    }
+}
+
+/// Decodes a tensor stored inside the model (raw little-endian bytes or typed fields).
+fn decode(tensor: &TensorProto, name: &str) -> Result<Constant> {
+    let error = |detail: String| ImportError::Tensor {
+        name: name.to_string(),
+        detail,
+    };
+    if tensor.data_location.value() == EXTERNAL {
+        return Err(error(
+            "its data is stored in an external file; re-export the model with all weights inside \
+             it (`external_data=False` in `torch.onnx.export`)"
+                .into(),
+        ));
+    }
+    let shape = tensor
+        .dims
+        .iter()
+        .map(|&dim| usize::try_from(dim))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| error(format!("negative dimension in {:?}", tensor.dims)))?;
+    let count: usize = shape.iter().product();
+    let raw = &tensor.raw_data;
+
+    let check = |found: usize| {
+        if found == count {
+            Ok(())
+        } else {
+            Err(error(format!(
+                "shape {shape:?} needs {count} values, found {found}"
+            )))
+        }
+    };
+    match tensor.data_type {
+        FLOAT | DOUBLE => {
+            let values: Vec<f32> = if !raw.is_empty() && tensor.data_type == FLOAT {
+                raw.chunks_exact(4)
+                    .map(|bytes| f32::from_le_bytes(bytes.try_into().expect("4 bytes")))
+                    .collect()
+            } else if !raw.is_empty() {
+                raw.chunks_exact(8)
+                    .map(|bytes| f64::from_le_bytes(bytes.try_into().expect("8 bytes")) as f32)
+                    .collect()
+            } else if tensor.data_type == FLOAT {
+                tensor.float_data.clone()
+            } else {
+                tensor
+                    .double_data
+                    .iter()
+                    .map(|&value| value as f32)
+                    .collect()
+            };
+            check(values.len())?;
+            Ok(Constant::Float(HostTensor {
+                name: name.to_string(),
+                shape,
+                values,
+            }))
+        }
+        INT64 | INT32 => {
+            let width = if tensor.data_type == INT64 { 8 } else { 4 };
+            let values: Vec<i64> = if !raw.is_empty() {
+                raw.chunks_exact(width)
+                    .map(|bytes| match bytes.len() {
+                        8 => i64::from_le_bytes(bytes.try_into().expect("8 bytes")),
+                        _ => i64::from(i32::from_le_bytes(bytes.try_into().expect("4 bytes"))),
+                    })
+                    .collect()
+            } else if tensor.data_type == INT64 {
+                tensor.int64_data.clone()
+            } else {
+                tensor
+                    .int32_data
+                    .iter()
+                    .map(|&value| i64::from(value))
+                    .collect()
+            };
+            check(values.len())?;
+            Ok(Constant::Int { values })
+        }
+        other => Err(error(format!(
+            "element type {other} of onnx.proto's TensorProto.DataType is not supported; \
+             export the model in float32"
+        ))),
+    }
+}
