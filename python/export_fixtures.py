@@ -4,7 +4,7 @@ For each model this writes, into the fixture directory:
 
 - `NAME.torchscript.onnx` and `NAME.dynamo.onnx`: the model exported by
   `torch.onnx.export` with the TorchScript-based exporter and with the dynamo
-  exporter;
+  exporter (for `resnet_bn`, with its weights in `resnet_bn.dynamo.onnx.data`);
 - `NAME.expected.safetensors`: f32 tensors `inputs` [N, C, H, W], `outputs`
   [N, classes] and `jacobians` [N, classes, C*H*W] from `torch.func.jacrev`,
   and `offsets` [N, classes], `outputs - jacobians @ inputs`.
@@ -215,12 +215,14 @@ def expected(model, inputs: torch.Tensor) -> dict[str, torch.Tensor]:
     }
 
 
-def export(model: nn.Module, example: torch.Tensor, path: Path, dynamo: bool) -> None:
+def export(model: nn.Module, example: torch.Tensor, path: Path, dynamo: bool, external_data: bool = False) -> None:
     path.unlink(missing_ok=True)
     # Batch size is the only dynamic dimension, as in most exported classifiers.
     if dynamo:
         batch = torch.export.Dim("batch")
-        torch.onnx.export(model, (example,), str(path), dynamo=True, dynamic_shapes=({0: batch},), external_data=False)
+        torch.onnx.export(
+            model, (example,), str(path), dynamo=True, dynamic_shapes=({0: batch},), external_data=external_data
+        )
     else:
         torch.onnx.export(
             model,
@@ -254,7 +256,10 @@ def main() -> None:
             exported = model
         for dynamo in (False, True):
             kind = "dynamo" if dynamo else "torchscript"
-            export(exported, inputs[:2], args.out / f"{name}.{kind}.onnx", dynamo)
+            # The residual CNN keeps the dynamo exporter's default of weights in a separate
+            # `.onnx.data` file, so that import reads external data too.
+            external_data = dynamo and name == "resnet_bn"
+            export(exported, inputs[:2], args.out / f"{name}.{kind}.onnx", dynamo, external_data)
         save_file(expected(model, inputs), str(args.out / f"{name}.expected.safetensors"))
         print(f"exported {name}")
 

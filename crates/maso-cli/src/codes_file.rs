@@ -28,7 +28,7 @@ pub const CODES_FORMAT: u32 = 1;
 pub struct CodesHeader {
     pub format: u32,
     pub layout: CodeLayout,
-    /// SHA-256 of the model's `model.safetensors`, in hex.
+    /// SHA-256 of the model's `model.safetensors` (or of its ONNX file), in hex.
     pub model_sha256: String,
     /// The checkpoint directory the codes were computed with.
     pub model: PathBuf,
@@ -39,9 +39,13 @@ pub struct CodesHeader {
     pub count: usize,
 }
 
-/// Hex SHA-256 of a checkpoint's weights file.
+/// Hex SHA-256 of a checkpoint's weights file, or of an ONNX model file.
 pub fn model_sha256(model: &Path) -> Result<String> {
-    let weights = model.join("model.safetensors");
+    let weights = if crate::model::is_onnx(model) {
+        model.to_path_buf()
+    } else {
+        model.join("model.safetensors")
+    };
     let bytes =
         std::fs::read(&weights).with_context(|| format!("failed to read {}", weights.display()))?;
     Ok(Sha256::digest(&bytes)

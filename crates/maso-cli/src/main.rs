@@ -4,6 +4,7 @@ mod analysis;
 mod codes_file;
 mod commands;
 mod figures;
+mod model;
 mod output;
 mod plots;
 
@@ -38,6 +39,9 @@ enum Command {
     Codes(commands::codes::CodesArgs),
     /// Find the nearest stored codes of query codes, per code layer, and draw them.
     Neighbors(commands::codes::NeighborsArgs),
+    /// Convert a PyTorch model (ONNX file or safetensors state_dict) into a checkpoint.
+    #[command(after_help = import_help())]
+    Import(commands::import::ImportArgs),
     /// Run experiments that test claims of the spline theory.
     Experiment {
         #[command(subcommand)]
@@ -112,6 +116,14 @@ impl DeviceArgs {
     }
 }
 
+fn import_help() -> String {
+    format!(
+        "Supported ONNX ops and the layers they become:\n{}\nAny other op fails with its \
+         op type, node name and position.",
+        maso_import::onnx::ops::supported_table()
+    )
+}
+
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Demo(args) => {
@@ -122,6 +134,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Templates(args) => commands::templates::run(&args),
         Command::Codes(args) => commands::codes::run_codes(&args),
         Command::Neighbors(args) => commands::codes::run_neighbors(&args),
+        Command::Import(args) => commands::import::run(&args),
         Command::Experiment { command } => commands::experiment::run(&command),
         Command::Data {
             command: DataCommand::Fetch { name, cache },

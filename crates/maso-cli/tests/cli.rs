@@ -427,3 +427,94 @@ fn partition_distance_runs_on_embedded_data() {
         assert!(summary.contains(row), "summary.md lacks {row}: {summary}");
     }
 }
+
+fn import_fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../maso-import/tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn import_state_dict_then_templates() {
+    let dir = TempDir::new().unwrap();
+    let checkpoint = dir.path().join("imported");
+    let state_dict = import_fixture("small_cnn.state_dict.safetensors");
+    let output = maso(&[
+        "import",
+        "--state-dict",
+        path_str(&state_dict),
+        "--arch",
+        "small-cnn",
+        "--out",
+        path_str(&checkpoint),
+    ]);
+    assert_success(&output, "maso import --state-dict");
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let residual = summary["max_relative_residual"].as_f64().unwrap();
+    assert!(residual < 1e-5, "A[x] x + b[x] residual {residual}");
+    assert_eq!(summary["outputs"], 10);
+
+    let templates = dir.path().join("templates");
+    let output = maso(&[
+        "templates",
+        "--model",
+        path_str(&checkpoint),
+        "--count",
+        "2",
+        "--out",
+        path_str(&templates),
+    ]);
+    assert_success(&output, "maso templates on an imported checkpoint");
+    assert!(templates.join("templates.npy").exists());
+}
+
+#[test]
+fn onnx_model_is_accepted_by_eval() {
+    let dir = TempDir::new().unwrap();
+    let onnx = import_fixture("cnn_pool.torchscript.onnx");
+    let checkpoint = dir.path().join("imported");
+    let output = maso(&["import", path_str(&onnx), "--out", path_str(&checkpoint)]);
+    assert_success(&output, "maso import FILE.onnx");
+    assert!(checkpoint.join("model.json").exists());
+    assert!(checkpoint.join("model.safetensors").exists());
+
+    // The fixture takes 2x12x12 inputs, so MNIST images are rejected with both shapes named.
+    let output = maso(&["eval", "--model", path_str(&onnx)]);
+    assert_failure(&output, "maso eval of a 2x12x12 model on MNIST");
+    let message = stderr(&output);
+    assert!(message.contains("[2, 12, 12]"), "{message}");
+    assert!(message.contains("[1, 28, 28]"), "{message}");
+}
+
+#[test]
+fn import_help_lists_supported_ops() {
+    let output = maso(&["import", "--help"]);
+    assert_success(&output, "maso import --help");
+    let help = stdout(&output);
+    for op in ["Gemm", "Conv", "MaxPool", "BatchNormalization", "Add"] {
+        assert!(help.contains(op), "the help should list {op}: {help}");
+    }
+}
+
+#[test]
+fn import_non_piecewise_affine_names_op() {
+    let dir = TempDir::new().unwrap();
+    let onnx = import_fixture("tanh_mlp.torchscript.onnx");
+    let output = maso(&[
+        "import",
+        path_str(&onnx),
+        "--out",
+        path_str(&dir.path().join("out")),
+    ]);
+    assert_failure(&output, "importing a tanh network");
+    let message = stderr(&output);
+    assert!(message.contains("Tanh"), "{message}");
+    assert!(
+        message.contains("not a max-affine spline operator"),
+        "{message}"
+    );
+    assert!(
+        !dir.path().join("out").exists(),
+        "a failed import writes no checkpoint"
+    );
+}

@@ -246,6 +246,20 @@ fn unsupported_op_names_node_and_position() {
 }
 
 #[test]
+fn missing_external_data_names_file() {
+    let dir = std::env::temp_dir().join(format!("maso-import-lone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let lone = dir.join("resnet_bn.dynamo.onnx");
+    std::fs::copy(fixture("resnet_bn.dynamo.onnx"), &lone).unwrap();
+    let error = import_onnx(&lone, None).unwrap_err();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(matches!(error, ImportError::Tensor { .. }), "{error}");
+    let message = error.to_string();
+    assert!(message.contains("resnet_bn.dynamo.onnx.data"), "{message}");
+    assert!(message.contains("external_data=False"), "{message}");
+}
+
+#[test]
 fn missing_file_names_path() {
     let error = import_onnx(&fixture("no_such_model.onnx"), None).unwrap_err();
     assert!(matches!(error, ImportError::Io { .. }), "{error}");

@@ -6,10 +6,10 @@ use crate::DeviceArgs;
 use crate::codes_file::{
     CODES_FORMAT, CodesHeader, check_compatible, model_sha256, read_codes, write_codes,
 };
+use crate::model::ModelArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use maso::checkpoint::load_checkpoint;
 use maso::codes::{CodeLayout, pack_codes};
 use maso::data::images_tensor;
 use maso::search::{Metric, nearest};
@@ -19,9 +19,8 @@ use std::time::Instant;
 
 #[derive(Args, Debug)]
 pub struct CodesArgs {
-    /// Checkpoint directory written by `maso train`.
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
     #[command(flatten)]
     pub data: DataArgs,
     #[arg(long, value_enum, default_value_t = Split::Train)]
@@ -72,7 +71,7 @@ pub fn compute_codes(
 
 pub fn run_codes(args: &CodesArgs) -> Result<()> {
     let device = args.device.device()?;
-    let (network, meta) = load_checkpoint(&args.model, &device)?;
+    let (network, meta) = args.model.load(&device)?;
     let splits = args.data.load()?;
     let data = args.split.select(splits);
     if args.start >= data.len() {
@@ -105,8 +104,8 @@ pub fn run_codes(args: &CodesArgs) -> Result<()> {
     let header = CodesHeader {
         format: CODES_FORMAT,
         layout,
-        model_sha256: model_sha256(&args.model)?,
-        model: args.model.clone(),
+        model_sha256: model_sha256(&args.model.model)?,
+        model: args.model.model.clone(),
         dataset: data.name.clone(),
         start: args.start,
         count,

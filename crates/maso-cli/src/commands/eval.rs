@@ -2,17 +2,15 @@
 
 use super::data::DataArgs;
 use crate::DeviceArgs;
+use crate::model::ModelArgs;
 use anyhow::Result;
 use clap::{Args, ValueEnum};
-use maso::checkpoint::load_checkpoint;
 use maso::train::evaluate;
-use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// Checkpoint directory written by `maso train`.
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
     #[command(flatten)]
     pub data: DataArgs,
     /// Split to evaluate.
@@ -43,12 +41,12 @@ impl Split {
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let device = args.device.device()?;
-    let (network, meta) = load_checkpoint(&args.model, &device)?;
+    let (network, meta) = args.model.load(&device)?;
     let splits = args.data.load()?;
     let data = args.split.select(splits);
     let evaluation = evaluate(&network, &data, meta.normalization, args.batch_size)?;
     let report = serde_json::json!({
-        "model": args.model,
+        "model": args.model.model,
         "data": data.name,
         "examples": data.len(),
         "accuracy": evaluation.accuracy,

@@ -1,10 +1,12 @@
 //! One module per `maso` subcommand.
 
+pub mod arch;
 pub mod codes;
 pub mod data;
 pub mod demo;
 pub mod eval;
 pub mod experiment;
+pub mod import;
 pub mod partition;
 pub mod templates;
 pub mod train;

@@ -3,18 +3,17 @@
 use super::data::DataArgs;
 use super::eval::Split;
 use crate::DeviceArgs;
+use crate::model::ModelArgs;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use maso::AffineOptions;
-use maso::checkpoint::load_checkpoint;
 use maso::templates::Templates;
 use std::path::PathBuf;
 
 #[derive(Args, Debug)]
 pub struct TemplatesArgs {
-    /// Checkpoint directory written by `maso train`.
-    #[arg(long)]
-    pub model: PathBuf,
+    #[command(flatten)]
+    pub model: ModelArgs,
     #[command(flatten)]
     pub data: DataArgs,
     /// Split that the examples come from.
@@ -43,7 +42,7 @@ pub struct TemplatesArgs {
 
 pub fn run(args: &TemplatesArgs) -> Result<()> {
     let device = args.device.device()?;
-    let (network, meta) = load_checkpoint(&args.model, &device)?;
+    let (network, meta) = args.model.load(&device)?;
     let splits = args.data.load()?;
     let data = args.split.select(splits);
     let indices: Vec<usize> = if args.examples.is_empty() {

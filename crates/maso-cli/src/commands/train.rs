@@ -1,17 +1,16 @@
 //! `maso train`.
 
+use super::arch::ArchArgs;
 use super::data::DataArgs;
 use crate::DeviceArgs;
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use maso::FeatureShape;
-use maso::arch::Architecture;
 use maso::checkpoint::{
     CHECKPOINT_FORMAT, CheckpointMeta, load_checkpoint, load_optimizer, save_checkpoint,
 };
 use maso::data::Normalization;
-use maso::layer::ActivationKind;
 use maso::penalty::{PenaltyConfig, PenaltyEstimator, PenaltyKind};
 use maso::train::{
     EpochMetrics, LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams,
@@ -33,24 +32,8 @@ pub struct TrainArgs {
     /// Use only the first N training images (class-interleaved for fetched data sets).
     #[arg(long)]
     pub train_limit: Option<usize>,
-    /// Architecture: mlp, small-cnn, large-cnn or resnet.
-    #[arg(long, default_value = "small-cnn")]
-    pub arch: String,
-    /// MLP hidden widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "256,256")]
-    pub widths: Vec<usize>,
-    /// MLP activation.
-    #[arg(long, value_enum, default_value_t = Activation::Relu)]
-    pub activation: Activation,
-    /// Negative slope of leaky-relu.
-    #[arg(long, default_value_t = 0.1)]
-    pub leaky_slope: f64,
-    /// ResNet residual blocks per stage.
-    #[arg(long, default_value_t = 1)]
-    pub blocks: usize,
-    /// ResNet width of the first stage (the next stages double it).
-    #[arg(long, default_value_t = 32)]
-    pub width: usize,
+    #[command(flatten)]
+    pub arch: ArchArgs,
     /// Passes over the training set (with --resume: the total, counting finished epochs).
     #[arg(long, default_value_t = 10)]
     pub epochs: usize,
@@ -88,13 +71,6 @@ pub struct TrainArgs {
 }
 
 #[derive(ValueEnum, Clone, Copy, Debug)]
-pub enum Activation {
-    Relu,
-    LeakyRelu,
-    Abs,
-}
-
-#[derive(ValueEnum, Clone, Copy, Debug)]
 pub enum Optimizer {
     /// Adam, betas 0.9 and 0.999.
     Adam,
@@ -119,30 +95,6 @@ pub enum NormalizationArg {
 }
 
 impl TrainArgs {
-    fn architecture(&self) -> Result<Architecture> {
-        let arch: Architecture = self.arch.parse()?;
-        Ok(match arch {
-            Architecture::Mlp { .. } => {
-                let activation = match self.activation {
-                    Activation::Relu => ActivationKind::Relu,
-                    Activation::LeakyRelu => ActivationKind::LeakyRelu {
-                        slope: self.leaky_slope,
-                    },
-                    Activation::Abs => ActivationKind::Abs,
-                };
-                Architecture::Mlp {
-                    widths: self.widths.clone(),
-                    activation,
-                }
-            }
-            Architecture::ResNet { .. } => Architecture::ResNet {
-                blocks: self.blocks,
-                width: self.width,
-            },
-            other => other,
-        })
-    }
-
     fn train_config(&self) -> TrainConfig {
         TrainConfig {
             epochs: self.epochs,
@@ -323,7 +275,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 args.out.display()
             );
         }
-        let architecture = args.architecture()?;
+        let architecture = args.arch.architecture()?;
         let [c, h, w] = train.shape;
         let config = architecture.config(FeatureShape::new(c, h, w), train.num_classes)?;
         device.seed(stream_seed(args.seed, streams::INIT, 0));

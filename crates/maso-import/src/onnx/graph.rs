@@ -5,6 +5,7 @@ use crate::weights::HostTensor;
 use crate::{ImportError, Result};
 use onnx_protobuf::{AttributeProto, GraphProto, NodeProto, TensorProto};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 // TensorProto.DataType and TensorProto.DataLocation values of onnx.proto.
 const FLOAT: i32 = 1;
@@ -28,10 +29,15 @@ pub(crate) struct Graph<'a> {
 }
 
 impl<'a> Graph<'a> {
-    pub fn new(graph: &'a GraphProto) -> Result<Self> {
+    /// Indexes `graph`; tensors stored outside the model are read from files in `model_dir`.
+    pub fn new(graph: &'a GraphProto, model_dir: &Path) -> Result<Self> {
+        let mut external = ExternalFiles::new(model_dir);
         let mut constants = HashMap::new();
         for tensor in &graph.initializer {
-            constants.insert(tensor.name.clone(), decode(tensor, &tensor.name)?);
+            constants.insert(
+                tensor.name.clone(),
+                decode(tensor, &tensor.name, &mut external)?,
+            );
         }
         for node in graph.node.iter().filter(|node| node.op_type == "Constant") {
             let name = node.output.first().cloned().unwrap_or_default();
@@ -46,7 +52,7 @@ impl<'a> Graph<'a> {
                              value_ints and sparse constants are not supported)"
                         .into(),
                 })?;
-            constants.insert(name.clone(), decode(tensor, &name)?);
+            constants.insert(name.clone(), decode(tensor, &name, &mut external)?);
         }
 
         let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
@@ -82,7 +88,7 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// The float constant that is input `slot` of node `index`.
+    /// Returns the float constant that is input `slot` of node `index`.
     pub fn float_input(&self, index: usize, slot: usize) -> Result<HostTensor> {
         match self.constant_input(index, slot)? {
             Constant::Float(tensor) => Ok(tensor.clone()),
@@ -90,7 +96,7 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// The float constant input `slot` of node `index`, or `None` when the slot is empty.
+    /// Returns the float constant input `slot` of node `index`, or `None` when the slot is empty.
     pub fn optional_float_input(&self, index: usize, slot: usize) -> Result<Option<HostTensor>> {
         match self.nodes[index].input.get(slot) {
             Some(name) if !name.is_empty() => self.float_input(index, slot).map(Some),
@@ -98,7 +104,7 @@ impl<'a> Graph<'a> {
         }
     }
 
-    /// The integer constant that is input `slot` of node `index`.
+    /// Returns the integer constant that is input `slot` of node `index`.
     pub fn int_input(&self, index: usize, slot: usize) -> Result<Vec<i64>> {
         match self.constant_input(index, slot)? {
             Constant::Int { values, .. } => Ok(values.clone()),
@@ -164,19 +170,84 @@ impl<'a> Graph<'a> {
     }
 }
 
-/// Decodes a tensor stored inside the model (raw little-endian bytes or typed fields).
-fn decode(tensor: &TensorProto, name: &str) -> Result<Constant> {
+/// The external data files of a model (such as `model.onnx.data`, which the dynamo exporter
+/// writes by default), each read once.
+struct ExternalFiles {
+    dir: PathBuf,
+    files: HashMap<String, Vec<u8>>,
+}
+
+impl ExternalFiles {
+    fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+            files: HashMap::new(),
+        }
+    }
+
+    /// Reads the bytes that the `external_data` entries of `tensor` point to.
+    fn read(&mut self, tensor: &TensorProto, name: &str) -> Result<Vec<u8>> {
+        let entry = |key: &str| {
+            tensor
+                .external_data
+                .iter()
+                .find(|entry| entry.key == key)
+                .map(|entry| entry.value.clone())
+        };
+        let error = |detail: String| ImportError::Tensor {
+            name: name.to_string(),
+            detail,
+        };
+        let location = entry("location")
+            .ok_or_else(|| error("external data without a `location` entry".into()))?;
+        let number = |key: &str| -> Result<Option<usize>> {
+            entry(key)
+                .map(|value| {
+                    value
+                        .parse::<usize>()
+                        .map_err(|_| error(format!("invalid external data {key} `{value}`")))
+                })
+                .transpose()
+        };
+        let offset = number("offset")?.unwrap_or(0);
+        let length = number("length")?;
+
+        if !self.files.contains_key(&location) {
+            let path = self.dir.join(&location);
+            let bytes = std::fs::read(&path).map_err(|source| {
+                error(format!(
+                    "failed to read its external data file {}: {source}; keep the file next to \
+                     the .onnx file or re-export with `external_data=False`",
+                    path.display()
+                ))
+            })?;
+            self.files.insert(location.clone(), bytes);
+        }
+        let bytes = &self.files[&location];
+        let end = length.map_or(bytes.len(), |length| offset.saturating_add(length));
+        bytes.get(offset..end).map(<[u8]>::to_vec).ok_or_else(|| {
+            error(format!(
+                "bytes {offset}..{end} lie outside its external data file `{location}` of {} bytes",
+                bytes.len()
+            ))
+        })
+    }
+}
+
+/// Decodes a tensor: raw little-endian bytes (inside the model or in an external data file) or
+/// typed fields.
+fn decode(tensor: &TensorProto, name: &str, external: &mut ExternalFiles) -> Result<Constant> {
     let error = |detail: String| ImportError::Tensor {
         name: name.to_string(),
         detail,
     };
-    if tensor.data_location.value() == EXTERNAL {
-        return Err(error(
-            "its data is stored in an external file; re-export the model with all weights inside \
-             it (`external_data=False` in `torch.onnx.export`)"
-                .into(),
-        ));
-    }
+    let external_bytes;
+    let raw = if tensor.data_location.value() == EXTERNAL {
+        external_bytes = external.read(tensor, name)?;
+        &external_bytes
+    } else {
+        &tensor.raw_data
+    };
     let shape = tensor
         .dims
         .iter()
@@ -184,7 +255,6 @@ fn decode(tensor: &TensorProto, name: &str) -> Result<Constant> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|_| error(format!("negative dimension in {:?}", tensor.dims)))?;
     let count: usize = shape.iter().product();
-    let raw = &tensor.raw_data;
 
     let check = |found: usize| {
         if found == count {

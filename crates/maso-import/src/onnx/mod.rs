@@ -1,8 +1,8 @@
 //! Import of ONNX graphs exported from PyTorch.
 //!
-//! [`import_onnx`] maps a graph of the ops in [`ops::SUPPORTED_OPS`] onto the library's layers:
-//! a chain from the graph's single input to its single output, in which a value may fork into
-//! two paths that meet again at an `Add` (a residual block). Weights must be constants
+//! [`import_onnx`] maps a graph of the ops in [`ops::SUPPORTED_OPS`] onto the library's layers.
+//! The graph must be a chain from its single input to its single output. A value may fork into
+//! two paths that meet again at an `Add`, which becomes a residual block. Weights must be constants
 //! (initializers or `Constant` nodes) stored inside the file, in float32 or float64.
 
 mod convert;
@@ -24,7 +24,7 @@ pub struct ImportedModel {
     pub config: NetworkConfig,
     /// One entry per layer of `config`.
     pub weights: Vec<LayerWeights>,
-    /// What the import changed on the way, such as a dropped trailing softmax.
+    /// Changes made during import, such as a dropped trailing softmax.
     pub notices: Vec<String>,
 }
 
@@ -49,10 +49,10 @@ impl ImportedModel {
 ///
 /// # Errors
 ///
-/// [`ImportError::UnsupportedOp`] for an op without a MASO layer,
-/// [`ImportError::NotPiecewiseAffine`] for nonlinearities such as tanh inside the network,
-/// [`ImportError::InputShape`] when the input shape is missing or conflicts with the model's,
-/// and the other variants of [`ImportError`] for unreadable files and unsupported attributes.
+/// - [`ImportError::UnsupportedOp`] for an op without a MASO layer.
+/// - [`ImportError::NotPiecewiseAffine`] for nonlinearities such as tanh inside the network.
+/// - [`ImportError::InputShape`] when the input shape is missing or conflicts with the model's.
+/// - The other variants of [`ImportError`] for unreadable files and unsupported attributes.
 pub fn import_onnx(path: &Path, input_shape: Option<FeatureShape>) -> Result<ImportedModel> {
     let bytes = std::fs::read(path).map_err(|source| ImportError::Io {
         path: path.to_path_buf(),
@@ -66,7 +66,8 @@ pub fn import_onnx(path: &Path, input_shape: Option<FeatureShape>) -> Result<Imp
         path: path.to_path_buf(),
         detail: "the model has no graph".into(),
     })?;
-    let graph = Graph::new(graph_proto)?;
+    let model_dir = path.parent().unwrap_or(Path::new("."));
+    let graph = Graph::new(graph_proto, model_dir)?;
     let graph_error = |detail: String| ImportError::Graph {
         path: path.to_path_buf(),
         detail,
@@ -178,11 +179,15 @@ fn resolve_input_shape(
             }
         }
         (None, Some(requested)) => Ok(value_shape(requested, requested.plane() == 1)),
-        (declared, None) => Err(error(format!(
+        (_, None) => Err(error(format!(
             "the input `{}` has symbolic dimensions ({}); pass the shape of one example, \
-             for example --input-shape 1x28x28",
+             for example --input-shape 1x28x28 or --input-shape 784",
             input.name,
-            declared.map_or("unknown".to_string(), |declared| show(&declared))
+            if dims.is_empty() {
+                "unknown".to_string()
+            } else {
+                show(&dims)
+            }
         ))),
     }
 }

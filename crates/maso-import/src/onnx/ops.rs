@@ -39,7 +39,7 @@ pub const SUPPORTED_OPS: &[SupportedOp] = &[
     SupportedOp {
         op_type: "LeakyRelu",
         layer: "leaky-relu",
-        conditions: "0 <= alpha < 1 (convex)",
+        conditions: "0 <= alpha < 1, so that it is convex",
     },
     SupportedOp {
         op_type: "Abs",
@@ -49,12 +49,12 @@ pub const SUPPORTED_OPS: &[SupportedOp] = &[
     SupportedOp {
         op_type: "MaxPool",
         layer: "max-pool2d",
-        conditions: "2-D, symmetric pads, dilations 1, ceil_mode 0, indices output unused",
+        conditions: "2-D, symmetric pads, dilations 1, ceil_mode 0 (or 1 where it adds no window), indices output unused",
     },
     SupportedOp {
         op_type: "AveragePool",
         layer: "avg-pool2d",
-        conditions: "2-D, symmetric pads, ceil_mode 0, count_include_pad = 1 when padded",
+        conditions: "2-D, symmetric pads, ceil_mode 0 (or 1 where it adds no window), count_include_pad = 1 when padded",
     },
     SupportedOp {
         op_type: "GlobalAveragePool",
@@ -69,7 +69,7 @@ pub const SUPPORTED_OPS: &[SupportedOp] = &[
     SupportedOp {
         op_type: "BatchNormalization",
         layer: "batch-norm",
-        conditions: "inference mode (training_mode = 0), constant statistics",
+        conditions: "inference mode: training_mode = 0 and constant statistics",
     },
     SupportedOp {
         op_type: "Flatten",
@@ -84,7 +84,7 @@ pub const SUPPORTED_OPS: &[SupportedOp] = &[
     SupportedOp {
         op_type: "Dropout",
         layer: "(removed)",
-        conditions: "mask output unused; inference mode",
+        conditions: "inference mode, mask output unused",
     },
     SupportedOp {
         op_type: "Identity",
@@ -185,7 +185,7 @@ pub fn supported_table() -> String {
     for op in SUPPORTED_OPS {
         table.push_str(&format!("  {:width$}  -> {}", op.op_type, op.layer));
         if !op.conditions.is_empty() {
-            table.push_str(&format!(" ({})", op.conditions));
+            table.push_str(&format!("; {}", op.conditions));
         }
         table.push('\n');
     }
