@@ -15,7 +15,7 @@ use maso::codes::CodeLayout;
 use maso::data::{Normalization, images_tensor};
 use maso::search::{Metric, Neighbor, nearest};
 use maso::train::{
-    LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, stream_seed, streams,
+    LearningRateSchedule, OptimizerConfig, TrainConfig, Trainer, evaluate, stream_seed, streams,
 };
 use maso::{FeatureShape, Network};
 use maso_data::Dataset;
@@ -43,9 +43,14 @@ pub struct PartitionArgs {
     /// Architecture: mlp, small-cnn, large-cnn or resnet (default hyperparameters).
     #[arg(long, default_value = "small-cnn")]
     pub arch: String,
-    /// Training epochs of the trained network and of the one trained on permuted labels.
+    /// Training epochs of the trained network (and of the permuted-label one, unless
+    /// --permuted-epochs is given).
     #[arg(long, default_value_t = 5)]
     pub epochs: usize,
+    /// Training epochs of the network trained on permuted labels. Memorizing random labels
+    /// takes far more epochs than learning the true ones.
+    #[arg(long)]
+    pub permuted_epochs: Option<usize>,
     /// Seed of initialization, minibatch order and the label permutation.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -60,6 +65,15 @@ struct Row {
     distance: String,
     accuracy_k1: f64,
     accuracy_k10: f64,
+}
+
+/// How well one network fits the labels it was trained on, in eval mode.
+#[derive(Debug, Clone, Serialize)]
+struct Fit {
+    network: String,
+    epochs: usize,
+    train_accuracy: f64,
+    test_accuracy: f64,
 }
 
 /// Distinct regions of one code layer among the training images.
@@ -332,18 +346,18 @@ fn write_report(
     test: &Dataset,
     rows: &[Row],
     regions: &[Regions],
+    fits: &[Fit],
 ) -> Result<()> {
     let mut markdown = format!(
         "# Partition distance: k-NN classification\n\n{} on {} ({} training images searched, {} test queries); \
-         networks trained {} epochs (Adam 1e-3, batch 64); \"permuted\" is trained on randomly permuted training labels \
-         and searched with the true labels. Partition distances are per-layer normalized Hamming distances (max-pool: \
+         networks trained with Adam 1e-3, batch 64, for the epochs below; \"permuted\" is trained on randomly permuted \
+         training labels and searched with the true labels. Partition distances are per-layer normalized Hamming distances (max-pool: \
          fraction of windows whose argmax differs); \"all layers\" sums them with equal weights.\n\n\
          | network | distance | 1-NN accuracy (%) | 10-NN accuracy (%) |\n|---|---|---|---|\n",
         args.arch,
         train.name,
         train.len(),
         test.len(),
-        args.epochs
     );
     let mut csv = String::from("network,distance,accuracy_k1,accuracy_k10\n");
     for row in rows {
@@ -359,6 +373,20 @@ fn write_report(
             row.network, row.distance, row.accuracy_k1, row.accuracy_k10
         ));
     }
+    markdown.push_str(
+        "\n## Fit to the training labels\n\nAccuracy in eval mode on the labels each network was trained on \
+         (the permuted ones for \"permuted\"): how far it memorized them.\n\n\
+         | network | epochs | train accuracy (%) | test accuracy (%) |\n|---|---|---|---|\n",
+    );
+    for fit in fits {
+        markdown.push_str(&format!(
+            "| {} | {} | {:.2} | {:.2} |\n",
+            fit.network,
+            fit.epochs,
+            100.0 * fit.train_accuracy,
+            100.0 * fit.test_accuracy
+        ));
+    }
     markdown.push_str("\n## Distinct regions per layer among the training images\n\n| network | layer | units | distinct codes | images |\n|---|---|---|---|---|\n");
     for region in regions {
         markdown.push_str(&format!(
@@ -368,6 +396,7 @@ fn write_report(
     }
     crate::output::write_atomic(&out.join("knn.csv"), csv.as_bytes())?;
     crate::output::write_json(&out.join("regions.json"), &regions)?;
+    crate::output::write_json(&out.join("fit.json"), &fits)?;
     crate::output::write_atomic(&out.join("summary.md"), markdown.as_bytes())
 }
 
@@ -387,15 +416,23 @@ pub fn run(args: &PartitionArgs) -> Result<()> {
 
     let mut rows = Vec::new();
     let mut regions = Vec::new();
+    let mut fits = Vec::new();
+    let permuted_epochs = args.permuted_epochs.unwrap_or(args.epochs);
     for (name, data, epochs) in [
         ("untrained", &train, 0),
         ("trained", &train, args.epochs),
-        ("permuted", &permuted, args.epochs),
+        ("permuted", &permuted, permuted_epochs),
     ] {
         let network = network(args, name, data, &test, epochs)
             .with_context(|| format!("preparing the {name} network"))?;
+        fits.push(Fit {
+            network: name.into(),
+            epochs,
+            train_accuracy: evaluate(&network, data, Normalization::PerImage, 256)?.accuracy,
+            test_accuracy: evaluate(&network, &test, Normalization::PerImage, 256)?.accuracy,
+        });
         evaluate_network(name, &network, &train, &test, &mut rows, &mut regions)?;
-        write_report(&args.out, args, &train, &test, &rows, &regions)?;
+        write_report(&args.out, args, &train, &test, &rows, &regions, &fits)?;
     }
     tracing::info!("wrote {}", args.out.join("summary.md").display());
     Ok(())
