@@ -121,6 +121,28 @@ def resnet_bn() -> tuple[nn.Module, tuple[int, ...]]:
 MODELS = {"mlp_leaky_abs": mlp_leaky_abs, "cnn_pool": cnn_pool, "resnet_bn": resnet_bn}
 
 
+def untrained_duplicates() -> nn.Module:
+    """An MLP whose zero biases and fresh batch norms hold equal tensors.
+
+    The TorchScript-based exporter stores equal tensors once and adds an Identity
+    node for every copy, so importing it must treat those nodes as constants.
+    """
+    model = nn.Sequential(
+        nn.Linear(6, 4),
+        nn.ReLU(),
+        nn.BatchNorm1d(4),
+        nn.Linear(4, 4),
+        nn.ReLU(),
+        nn.BatchNorm1d(4),
+        nn.Linear(4, 2),
+    )
+    with torch.no_grad():
+        for module in model:
+            if isinstance(module, nn.Linear):
+                module.bias.zero_()
+    return model.eval()
+
+
 def tanh_mlp() -> nn.Module:
     """An MLP with tanh, which is not piecewise affine: its import must fail."""
     return nn.Sequential(nn.Linear(6, 4), nn.Tanh(), nn.Linear(4, 2))
@@ -264,6 +286,10 @@ def main() -> None:
         print(f"exported {name}")
 
     write_hand_built(args.out, generator, args.examples)
+    duplicates = untrained_duplicates()
+    inputs = torch.randn(args.examples, 6, generator=generator)
+    export(duplicates, inputs[:2], args.out / "untrained_duplicates.torchscript.onnx", dynamo=False)
+    save_file(expected(duplicates, inputs), str(args.out / "untrained_duplicates.expected.safetensors"))
     tanh = tanh_mlp().eval()
     export(tanh, torch.randn(2, 6, generator=generator), args.out / "tanh_mlp.torchscript.onnx", dynamo=False)
 

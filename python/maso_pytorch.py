@@ -171,8 +171,11 @@ def large_cnn(classes: int = 10, input_shape=(1, 28, 28)) -> dict:
     return {"input": _input(*input_shape), "layers": layers}
 
 
-def resnet(blocks: int = 2, width: int = 32, classes: int = 10, input_shape=(1, 28, 28)) -> dict:
-    """Configuration of the built-in ResNet with `blocks` residual blocks per stage."""
+def resnet(blocks: int = 1, width: int = 32, classes: int = 10, input_shape=(1, 28, 28)) -> dict:
+    """Configuration of the built-in ResNet with `blocks` residual blocks per stage.
+
+    The defaults are those of `maso train --arch resnet` and `maso import --arch resnet`.
+    """
 
     def body(stage_width: int, stride: int) -> list[dict]:
         return [

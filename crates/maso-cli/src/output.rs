@@ -318,3 +318,21 @@ mod tests {
         assert_eq!(parsed, value);
     }
 }
+
+/// Prints `value` as JSON on standard output, pretty-printed or on one line.
+///
+/// A closed pipe (`maso ... | head`) ends the output quietly instead of failing the command.
+pub fn print_json<T: serde::Serialize>(value: &T, pretty: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    let text = if pretty {
+        serde_json::to_string_pretty(value)?
+    } else {
+        serde_json::to_string(value)?
+    };
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
+}

@@ -42,8 +42,12 @@ fn import_small_cnn(device: &Device) -> Network {
         .expect("valid architecture")
         .init(device)
         .expect("valid configuration");
-    load_state_dict(&fixture("small_cnn.state_dict.safetensors"), &mut network, "")
-        .expect("the fixture loads");
+    load_state_dict(
+        &fixture("small_cnn.state_dict.safetensors"),
+        &mut network,
+        "",
+    )
+    .expect("the fixture loads");
     network
 }
 
@@ -81,10 +85,13 @@ fn main() {
         let features = network.input_shape().numel();
         let x = Tensor::<2>::random([batch, features], Distribution::Normal(0.0, 1.0), &device);
         let forward = time(repeats, || {
-            let _ = network.forward_reference(x.clone(), network.depth()).into_data();
+            let _ = network
+                .forward_reference(x.clone(), network.depth())
+                .into_data();
         });
         let templates = time(repeats, || {
-            let map = affine_map(&network, x.clone(), AffineOptions::default()).expect("valid input");
+            let map =
+                affine_map(&network, x.clone(), AffineOptions::default()).expect("valid input");
             let _ = map.slopes.into_data();
             let _ = map.offsets.into_data();
         });

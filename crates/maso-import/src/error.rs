@@ -83,7 +83,7 @@ pub enum ImportError {
 
     /// A state_dict does not match the network's parameters.
     #[error(
-        "state_dict {} does not match the network:{}{}{}",
+        "state_dict {} does not match the network:{}{}{}\n  {hint}",
         path.display(),
         list("missing tensors", missing),
         list("unexpected tensors", unexpected),
@@ -94,6 +94,8 @@ pub enum ImportError {
         missing: Vec<String>,
         unexpected: Vec<String>,
         misshaped: Vec<String>,
+        /// What to try: a name prefix that would match, or the architecture options.
+        hint: String,
     },
 
     /// The imported layers do not form a valid network.

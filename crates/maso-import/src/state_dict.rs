@@ -92,9 +92,20 @@ pub fn load_state_dict(path: &Path, network: &mut Network, prefix: &str) -> Resu
         path: path.to_path_buf(),
         source,
     })?;
-    let file = SafeTensors::deserialize(&bytes).map_err(|error| ImportError::Parse {
-        path: path.to_path_buf(),
-        detail: format!("not a valid safetensors file: {error}"),
+    let file = SafeTensors::deserialize(&bytes).map_err(|error| {
+        // torch.save writes a zip archive (since PyTorch 1.6) or a bare pickle.
+        let torch_save = bytes.starts_with(b"PK\x03\x04") || bytes.first() == Some(&0x80);
+        let detail = if torch_save {
+            "this looks like a torch.save file, not safetensors; save the weights with \
+             `safetensors.torch.save_file(model.state_dict(), PATH)`"
+                .to_string()
+        } else {
+            format!("not a valid safetensors file: {error}")
+        };
+        ImportError::Parse {
+            path: path.to_path_buf(),
+            detail,
+        }
     })?;
 
     let expected = torch_names(network, prefix);
@@ -155,15 +166,38 @@ pub fn load_state_dict(path: &Path, network: &mut Network, prefix: &str) -> Resu
         .collect();
 
     if !missing.is_empty() || !unexpected.is_empty() || !misshaped.is_empty() {
+        let names: Vec<&str> = file.names();
+        let hint = prefix_hint(&expected, &names, prefix).unwrap_or_else(|| {
+            "check that the architecture options (--arch, --widths, --activation, --blocks, \
+             --width, --classes, --input-shape) describe the PyTorch model"
+                .to_string()
+        });
         return Err(ImportError::StateDict {
             path: path.to_path_buf(),
             missing,
             unexpected,
             misshaped,
+            hint,
         });
     }
     let weights = chain_weights(&network.layers, prefix, &mut found);
     assign_weights(network, &weights)
+}
+
+/// Finds a name prefix under which the file's names match the expected ones, such as the
+/// `module.` that `nn.DataParallel` adds, and returns the hint to pass it.
+fn prefix_hint(expected: &[TorchName], names: &[&str], prefix: &str) -> Option<String> {
+    let first = expected.first()?;
+    let bare = first.name.strip_prefix(prefix)?;
+    let candidate = names
+        .iter()
+        .find_map(|name| name.strip_suffix(bare).filter(|head| *head != prefix))?;
+    let all_match = expected.iter().all(|name| {
+        let renamed = format!("{candidate}{}", &name.name[prefix.len()..]);
+        names.contains(&renamed.as_str())
+    });
+    all_match
+        .then(|| format!("the file's names start with `{candidate}`: pass --prefix {candidate:?}"))
 }
 
 fn chain_weights(

@@ -157,6 +157,31 @@ fn matmul_add_with_given_shape_matches_pytorch() {
 }
 
 #[test]
+fn duplicate_constants_through_identity_import() {
+    check_against_pytorch(
+        "untrained_duplicates.torchscript.onnx",
+        "untrained_duplicates.expected.safetensors",
+        None,
+    );
+}
+
+#[test]
+fn flat_model_takes_requested_image_shape() {
+    let imported = import_onnx(
+        &fixture("matmul_add.onnx"),
+        Some(FeatureShape::new(1, 2, 3)),
+    )
+    .unwrap();
+    assert_eq!(imported.config.input, FeatureShape::new(1, 2, 3));
+    assert_eq!(imported.config.layers[0].kind(), "linear");
+    check_against_pytorch(
+        "matmul_add.onnx",
+        "matmul_add.expected.safetensors",
+        Some(FeatureShape::new(1, 2, 3)),
+    );
+}
+
+#[test]
 fn imported_layers_follow_the_graph() {
     let imported = import_onnx(&fixture("resnet_bn.torchscript.onnx"), None).unwrap();
     let kinds: Vec<&str> = imported
@@ -278,7 +303,7 @@ fn builtin(name: &str) -> Architecture {
         "small-cnn" => Architecture::SmallCnn,
         "large-cnn" => Architecture::LargeCnn,
         "resnet" => Architecture::ResNet {
-            blocks: 2,
+            blocks: 1,
             width: 32,
         },
         other => panic!("unknown architecture {other} in state_dict_names.json"),
@@ -399,6 +424,55 @@ fn state_dict_errors_list_each_tensor() {
     assert!(
         misshaped[0].starts_with("14.weight (expected [5, 128], found [10, 128])"),
         "{misshaped:?}"
+    );
+}
+
+#[test]
+fn state_dict_error_suggests_prefix() {
+    let device = Device::flex();
+    let bytes = std::fs::read(fixture("small_cnn.state_dict.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let renamed: Vec<(String, safetensors::tensor::TensorView)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| (format!("module.{name}"), view))
+        .collect();
+    let path = std::env::temp_dir().join(format!(
+        "maso-import-prefix-{}.safetensors",
+        std::process::id()
+    ));
+    std::fs::write(&path, safetensors::serialize(renamed, None).unwrap()).unwrap();
+
+    let mut network = Architecture::SmallCnn
+        .config(FeatureShape::new(1, 28, 28), 10)
+        .unwrap()
+        .init(&device)
+        .unwrap();
+    let error = load_state_dict(&path, &mut network, "").unwrap_err();
+    assert!(
+        error.to_string().contains("--prefix \"module.\""),
+        "{error}"
+    );
+    load_state_dict(&path, &mut network, "module.").unwrap();
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn torch_save_file_is_recognized() {
+    let path = std::env::temp_dir().join(format!("maso-import-pth-{}.pth", std::process::id()));
+    std::fs::write(&path, b"PK\x03\x04archive/data.pkl").unwrap();
+    let device = Device::flex();
+    let mut network = Architecture::SmallCnn
+        .config(FeatureShape::new(1, 28, 28), 10)
+        .unwrap()
+        .init(&device)
+        .unwrap();
+    let error = load_state_dict(&path, &mut network, "").unwrap_err();
+    let _ = std::fs::remove_file(&path);
+    assert!(matches!(error, ImportError::Parse { .. }), "{error}");
+    assert!(
+        error.to_string().contains("safetensors.torch.save_file"),
+        "{error}"
     );
 }
 

@@ -65,11 +65,20 @@ pub fn check_dataset(data: &Dataset, shape: FeatureShape, classes: usize) -> Res
     }
     data.validate()?;
     let [c, h, w] = data.shape;
-    if FeatureShape::new(c, h, w) != shape {
+    let images = FeatureShape::new(c, h, w);
+    if images != shape {
+        let mut expected = format!("images of shape {shape} (the network's input)");
+        if images.numel() == shape.numel() {
+            expected.push_str(&format!(
+                ", which has as many features in another layout; a model that takes flattened \
+                 images needs its input shape set to {images} (`--input-shape {c}x{h}x{w}` for an \
+                 imported model)"
+            ));
+        }
         return Err(MasoError::shape(
             &format!("data set `{}`", data.name),
-            format!("images of the network's input shape {shape}"),
-            FeatureShape::new(c, h, w),
+            expected,
+            images,
         ));
     }
     if data.num_classes > classes {

@@ -23,6 +23,7 @@ pub struct CodesArgs {
     pub model: ModelArgs,
     #[command(flatten)]
     pub data: DataArgs,
+    /// Split to code; the training split is the usual searched database.
     #[arg(long, value_enum, default_value_t = Split::Train)]
     pub split: Split,
     /// Index of the first example.
@@ -119,7 +120,7 @@ pub fn run_codes(args: &CodesArgs) -> Result<()> {
         "bytes_per_example": header.layout.words_per_example * 8,
         "seconds": seconds,
     });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    crate::output::print_json(&summary, true)?;
     Ok(())
 }
 
@@ -248,6 +249,6 @@ pub fn run_neighbors(args: &NeighborsArgs) -> Result<()> {
             args.data.data
         ),
     }
-    println!("{}", serde_json::to_string(&report)?);
+    crate::output::print_json(&report, false)?;
     Ok(())
 }

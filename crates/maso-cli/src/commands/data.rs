@@ -33,7 +33,17 @@ impl DataArgs {
             .cache
             .clone()
             .unwrap_or_else(maso_data::default_cache_dir);
-        Ok(maso_data::load(name, &cache)?)
+        let splits = maso_data::load(name, &cache);
+        match (&self.cache, splits) {
+            (Some(dir), Err(error @ maso_data::DataError::NotCached { .. })) => {
+                Err(anyhow::Error::new(error).context(format!(
+                    "the data set is not in --cache {dir}; fetch it there with `maso data fetch \
+                     {name} --cache {dir}`",
+                    dir = dir.display()
+                )))
+            }
+            (_, splits) => Ok(splits?),
+        }
     }
 }
 

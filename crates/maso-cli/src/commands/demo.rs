@@ -116,7 +116,7 @@ pub fn run(out: &Path, epochs: usize, seed: u64, device: &Device) -> Result<()> 
     };
     crate::output::write_json(&out.join("summary.json"), &summary)?;
     crate::output::write_atomic(&out.join("report.md"), report(&summary).as_bytes())?;
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    crate::output::print_json(&summary, true)?;
     tracing::info!("wrote {}", out.join("report.md").display());
     Ok(())
 }

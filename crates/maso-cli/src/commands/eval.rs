@@ -49,9 +49,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         "model": args.model.model,
         "data": data.name,
         "examples": data.len(),
+        "normalization": meta.normalization,
         "accuracy": evaluation.accuracy,
         "loss": evaluation.loss,
     });
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    crate::output::print_json(&report, true)?;
     Ok(())
 }

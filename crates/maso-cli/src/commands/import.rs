@@ -17,20 +17,20 @@ const CHECKED_INPUTS: usize = 8;
 
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// ONNX file exported with `torch.onnx.export` (either exporter).
-    #[arg(required_unless_present = "state_dict", conflicts_with = "state_dict")]
+    /// ONNX file exported with `torch.onnx.export` (either exporter); or use --state-dict.
+    #[arg(value_name = "FILE.onnx", conflicts_with = "state_dict")]
     pub onnx: Option<PathBuf>,
     /// A PyTorch state_dict saved with `safetensors.torch.save_file`, for the built-in
     /// architecture chosen with --arch (parameter names: see python/maso_pytorch.py).
-    #[arg(long)]
+    #[arg(long, help_heading = "State-dict options")]
     pub state_dict: Option<PathBuf>,
-    #[command(flatten)]
+    #[command(flatten, next_help_heading = "State-dict options")]
     pub arch: ArchArgs,
     /// Number of classes of a state_dict's network.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, help_heading = "State-dict options")]
     pub classes: usize,
     /// Prefix in front of every state_dict name, such as `module.` or `model.`.
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", help_heading = "State-dict options")]
     pub prefix: String,
     /// Shape of one input, CxHxW or a feature count. Needed for an ONNX model with symbolic
     /// input dimensions. [default for --state-dict: 1x28x28]
@@ -43,11 +43,20 @@ pub struct ImportArgs {
     /// Checkpoint directory to write.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace a checkpoint that already exists in --out.
+    #[arg(long)]
+    pub force: bool,
     #[command(flatten)]
     pub device: DeviceArgs,
 }
 
 pub fn run(args: &ImportArgs) -> Result<()> {
+    if args.out.join("model.json").exists() && !args.force {
+        bail!(
+            "{} already contains a checkpoint; pass --force to replace it or choose another --out",
+            args.out.display()
+        );
+    }
     let device = args.device.device()?;
     let started = Instant::now();
     let (network, meta) = match (&args.onnx, &args.state_dict) {
@@ -80,7 +89,10 @@ pub fn run(args: &ImportArgs) -> Result<()> {
             };
             (network, meta)
         }
-        _ => bail!("pass either an ONNX file or --state-dict FILE"),
+        _ => bail!(
+            "no model given: pass an ONNX file (`maso import FILE.onnx --out DIR`) or a \
+             state_dict (`maso import --state-dict FILE --arch NAME --out DIR`)"
+        ),
     };
     let import_seconds = started.elapsed().as_secs_f64();
 
@@ -97,7 +109,7 @@ pub fn run(args: &ImportArgs) -> Result<()> {
         "max_relative_residual": residual,
         "checkpoint": args.out.display().to_string(),
     });
-    println!("{}", serde_json::to_string_pretty(&summary)?);
+    crate::output::print_json(&summary, true)?;
     Ok(())
 }
 

@@ -87,6 +87,6 @@ pub fn run(args: &TemplatesArgs) -> Result<()> {
         })
     };
     crate::output::write_json(&args.out.join("summary.json"), &report)?;
-    println!("{}", serde_json::to_string_pretty(&report)?);
+    crate::output::print_json(&report, true)?;
     Ok(())
 }

@@ -84,9 +84,8 @@ impl<'g, 'a> Converter<'g, 'a> {
                     .into(),
             });
         }
-        let unvisited = (0..self.graph.nodes.len()).find(|index| {
-            !self.visited.contains(index) && self.graph.nodes[*index].op_type != "Constant"
-        });
+        let unvisited = (0..self.graph.nodes.len())
+            .find(|index| !self.visited.contains(index) && !self.graph.is_constant_node(*index));
         if let Some(index) = unvisited {
             return Err(ImportError::Structure {
                 node: self.graph.node_ref(index),
@@ -390,16 +389,27 @@ impl<'g, 'a> Converter<'g, 'a> {
     /// Builds the error for a node that cannot be converted: not piecewise affine, or unsupported.
     fn rejection(&self, index: usize) -> ImportError {
         let node = &self.graph.nodes[index];
+        let with_constant = node.input.iter().any(|input| self.graph.is_constant(input));
         if let Some(reason) = ops::not_piecewise_affine(&node.op_type) {
             // A product with a constant is affine, only not implemented.
-            let affine_product = matches!(node.op_type.as_str(), "Mul" | "Div")
-                && node.input.iter().any(|input| self.graph.is_constant(input));
+            let affine_product = matches!(node.op_type.as_str(), "Mul" | "Div") && with_constant;
             if !affine_product {
                 return ImportError::NotPiecewiseAffine {
                     node: self.graph.node_ref(index),
                     reason: reason.into(),
                 };
             }
+        }
+        if with_constant && matches!(node.op_type.as_str(), "Sub" | "Mul" | "Div") {
+            return ImportError::UnsupportedAttribute {
+                node: Box::new(self.graph.node_ref(index)),
+                attribute: "operand".into(),
+                value: "a constant".into(),
+                reason: "elementwise affine ops with constants are not supported. If the op \
+                         normalizes the input, remove it from the model's forward() and pass \
+                         --normalization standard:MEAN,STD instead"
+                    .into(),
+            };
         }
         ImportError::UnsupportedOp {
             node: self.graph.node_ref(index),

@@ -4,13 +4,14 @@ use crate::error::NodeRef;
 use crate::weights::HostTensor;
 use crate::{ImportError, Result};
 use onnx_protobuf::{AttributeProto, GraphProto, NodeProto, TensorProto};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 // TensorProto.DataType and TensorProto.DataLocation values of onnx.proto.
 const FLOAT: i32 = 1;
 const INT32: i32 = 6;
 const INT64: i32 = 7;
+const BOOL: i32 = 9;
 const DOUBLE: i32 = 11;
 const EXTERNAL: i32 = 1;
 
@@ -26,6 +27,8 @@ pub(crate) struct Graph<'a> {
     pub nodes: &'a [NodeProto],
     constants: HashMap<String, Constant>,
     consumers: HashMap<&'a str, Vec<usize>>,
+    /// Identity nodes whose input is a constant: part of no layer.
+    constant_identities: HashSet<usize>,
 }
 
 impl<'a> Graph<'a> {
@@ -55,8 +58,35 @@ impl<'a> Graph<'a> {
             constants.insert(name.clone(), decode(tensor, &name, &mut external)?);
         }
 
+        // The TorchScript-based exporter stores equal parameters once and adds an Identity
+        // node for each copy (two zero biases, two fresh batch norms), so an Identity of a
+        // constant is a constant. Nodes are in topological order, so one pass suffices.
+        let mut constant_identities = HashSet::new();
+        for (index, node) in graph.node.iter().enumerate() {
+            if node.op_type != "Identity" {
+                continue;
+            }
+            let (Some(input), Some(output)) = (node.input.first(), node.output.first()) else {
+                continue;
+            };
+            if let Some(constant) = constants.get(input) {
+                let constant = match constant {
+                    Constant::Float(tensor) => Constant::Float(HostTensor {
+                        name: output.clone(),
+                        ..tensor.clone()
+                    }),
+                    other => other.clone(),
+                };
+                constants.insert(output.clone(), constant);
+                constant_identities.insert(index);
+            }
+        }
+
         let mut consumers: HashMap<&str, Vec<usize>> = HashMap::new();
         for (index, node) in graph.node.iter().enumerate() {
+            if constant_identities.contains(&index) {
+                continue;
+            }
             for input in node.input.iter().filter(|input| !input.is_empty()) {
                 if !constants.contains_key(input) {
                     consumers.entry(input.as_str()).or_default().push(index);
@@ -67,7 +97,13 @@ impl<'a> Graph<'a> {
             nodes: &graph.node,
             constants,
             consumers,
+            constant_identities,
         })
+    }
+
+    /// Checks whether node `index` only copies a constant and so needs no conversion.
+    pub fn is_constant_node(&self, index: usize) -> bool {
+        self.nodes[index].op_type == "Constant" || self.constant_identities.contains(&index)
     }
 
     pub fn is_constant(&self, name: &str) -> bool {
@@ -291,6 +327,19 @@ fn decode(tensor: &TensorProto, name: &str, external: &mut ExternalFiles) -> Res
                 values,
             }))
         }
+        BOOL => {
+            let values: Vec<i64> = if !raw.is_empty() {
+                raw.iter().map(|&byte| i64::from(byte)).collect()
+            } else {
+                tensor
+                    .int32_data
+                    .iter()
+                    .map(|&value| i64::from(value))
+                    .collect()
+            };
+            check(values.len())?;
+            Ok(Constant::Int { values })
+        }
         INT64 | INT32 => {
             let width = if tensor.data_type == INT64 { 8 } else { 4 };
             let values: Vec<i64> = if !raw.is_empty() {
@@ -313,8 +362,33 @@ fn decode(tensor: &TensorProto, name: &str, external: &mut ExternalFiles) -> Res
             Ok(Constant::Int { values })
         }
         other => Err(error(format!(
-            "element type {other} of onnx.proto's TensorProto.DataType is not supported; \
-             export the model in float32"
+            "element type {} is not supported; export the model in float32",
+            type_name(other)
         ))),
     }
+}
+
+/// Name of a `TensorProto.DataType` value of onnx.proto.
+fn type_name(data_type: i32) -> String {
+    let name = match data_type {
+        0 => "UNDEFINED",
+        1 => "FLOAT",
+        2 => "UINT8",
+        3 => "INT8",
+        4 => "UINT16",
+        5 => "INT16",
+        6 => "INT32",
+        7 => "INT64",
+        8 => "STRING",
+        9 => "BOOL",
+        10 => "FLOAT16",
+        11 => "DOUBLE",
+        12 => "UINT32",
+        13 => "UINT64",
+        14 => "COMPLEX64",
+        15 => "COMPLEX128",
+        16 => "BFLOAT16",
+        _ => return format!("number {data_type}"),
+    };
+    name.to_string()
 }

@@ -158,25 +158,26 @@ fn resolve_input_shape(
             Ok(value_shape(FeatureShape::new(c, h, w), flat))
         }
         (Some(declared), Some(requested)) => {
-            let wanted = [requested.channels, requested.height, requested.width];
-            let flat_request = flat
-                && requested.numel() == requested.channels * requested.height * requested.width;
-            let conflict = declared
-                .iter()
-                .zip(wanted)
-                .any(|(declared, wanted)| declared.is_some_and(|size| size != wanted));
-            if conflict && !(flat && declared[0] == Some(requested.numel()) && flat_request) {
+            // A flat [N, features] input only fixes the number of features.
+            let conflict = if flat {
+                declared[0].is_some_and(|features| features != requested.numel())
+            } else {
+                let wanted = [requested.channels, requested.height, requested.width];
+                declared
+                    .iter()
+                    .zip(wanted)
+                    .any(|(declared, wanted)| declared.is_some_and(|size| size != wanted))
+            };
+            if conflict {
                 return Err(error(format!(
                     "the model declares one example as {} but the requested input shape is \
                      {requested}; pass a matching --input-shape or omit it",
-                    show(&declared)
+                    show(&dims[1..])
                 )));
             }
-            if flat {
-                Ok(value_shape(FeatureShape::flat(requested.numel()), true))
-            } else {
-                Ok(value_shape(requested, false))
-            }
+            // A model that takes flattened inputs keeps the requested image shape, so that it
+            // runs on image data sets; its first layer sees the same flat features.
+            Ok(value_shape(requested, flat))
         }
         (None, Some(requested)) => Ok(value_shape(requested, requested.plane() == 1)),
         (_, None) => Err(error(format!(
