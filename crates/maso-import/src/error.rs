@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-/// Where a node sits in an ONNX graph: its op type, name and index in the node list.
+/// Location of a node in an ONNX graph: its op type, name and index in the node list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeRef {
     pub op_type: String,
@@ -94,7 +94,7 @@ pub enum ImportError {
         missing: Vec<String>,
         unexpected: Vec<String>,
         misshaped: Vec<String>,
-        /// What to try: a name prefix that would match, or the architecture options.
+        /// Suggested fix: a name prefix that would match, or the architecture options.
         hint: String,
     },
 

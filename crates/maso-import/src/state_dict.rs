@@ -30,7 +30,7 @@ pub struct TorchName {
     pub shape: Vec<usize>,
 }
 
-/// The state_dict names and shapes of `network`'s parameters, in layer order, each with
+/// Lists the state_dict names and shapes of `network`'s parameters, in layer order, each with
 /// `prefix` in front (for example `"model."` or `"module."`, or `""`).
 pub fn torch_names(network: &Network, prefix: &str) -> Vec<TorchName> {
     let mut names = Vec::new();
