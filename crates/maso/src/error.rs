@@ -69,6 +69,14 @@ pub enum MasoError {
     #[error(transparent)]
     Data(#[from] maso_data::DataError),
 
+    /// A slice partition failed one of its invariants.
+    #[error("slice partition failed the check `{check}` at region {region}: {detail}")]
+    InvalidPartition {
+        check: &'static str,
+        region: usize,
+        detail: String,
+    },
+
     /// Values could not be read back from the compute device.
     #[error("reading tensor values back from the device failed: {detail}")]
     Readback { detail: String },

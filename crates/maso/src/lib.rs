@@ -19,6 +19,8 @@
 //!   and the template analysis behind the `maso` command.
 //! - [`codes`] and [`search`]: bit-packed region codes, the partition distance and exact
 //!   k-nearest-neighbour search.
+//! - [`slice`]: exact partitions of 2-D slices of input space, the decision boundary in them
+//!   and the local complexity.
 
 pub mod affine;
 pub mod arch;
@@ -44,3 +46,4 @@ pub struct ReadmeDoctests;
 pub mod codes;
 pub mod penalty;
 pub mod search;
+pub mod slice;
