@@ -26,6 +26,10 @@ pub(super) const SLIVER_FRACTION: f64 = 1e-13;
 /// Values per chunk of rows sent through a burn layer: 32 MiB of f64.
 const CHUNK_VALUES: usize = 1 << 22;
 
+/// Values per chunk of rows of a fully connected layer: 2 MiB of f64, small enough to stay in
+/// cache and to split the work between threads.
+const LINEAR_CHUNK_VALUES: usize = 1 << 18;
+
 /// Computes the exact partition of a slice, one top-level layer at a time.
 ///
 /// Region maps are computed in f64. Fully connected layers, activations and max-pooling run in
@@ -153,6 +157,16 @@ impl<'a> Slicer<'a> {
                 format!("the network has {} top-level layers", self.network.depth()),
             ));
         };
+        if let Layer::Linear(linear) = layer {
+            // An affine layer cuts nothing: map the regions' rows in place.
+            apply_linear(linear, &mut self.partition.regions)?;
+            let code = Arc::new(LayerCode::default());
+            for region in &mut self.partition.regions {
+                region.codes.push(code.clone());
+            }
+            self.partition.depth = depth + 1;
+            return Ok(&self.partition);
+        }
         let regions = std::mem::take(&mut self.partition.regions);
         let mut parents = Vec::with_capacity(regions.len());
         let mut cells = Vec::with_capacity(regions.len());
@@ -220,7 +234,11 @@ impl<'a> Slicer<'a> {
     fn apply(&self, layer: &Layer, cells: Vec<Cell>) -> Result<Vec<Cell>> {
         let min_area = self.min_area;
         match layer {
-            Layer::Linear(linear) => apply_linear(linear, cells),
+            Layer::Linear(linear) => {
+                let mut cells = cells;
+                apply_linear(linear, &mut cells)?;
+                Ok(cells)
+            }
             Layer::Activation(activation) => {
                 let negative_slope = activation.kind().negative_slope();
                 Ok(cells
@@ -275,20 +293,50 @@ impl<'a> Slicer<'a> {
     }
 }
 
+/// Something that carries `[3, features]` rows of an affine map of the slice coordinates.
+trait Rows: Send {
+    fn rows(&self) -> &[f64];
+    fn set_rows(&mut self, rows: &[f64], features: usize);
+}
+
+impl Rows for Cell {
+    fn rows(&self) -> &[f64] {
+        &self.rows
+    }
+
+    fn set_rows(&mut self, rows: &[f64], features: usize) {
+        self.rows.clear();
+        self.rows.extend_from_slice(rows);
+        self.features = features;
+    }
+}
+
+impl Rows for Region {
+    fn rows(&self) -> &[f64] {
+        &self.map.rows
+    }
+
+    fn set_rows(&mut self, rows: &[f64], features: usize) {
+        self.map.rows.clear();
+        self.map.rows.extend_from_slice(rows);
+        self.map.features = features;
+    }
+}
+
 /// Applies `y = W x + b` to the rows of every cell with f64 matrix products.
-fn apply_linear(linear: &Linear, mut cells: Vec<Cell>) -> Result<Vec<Cell>> {
+fn apply_linear<T: Rows>(linear: &Linear, cells: &mut [T]) -> Result<()> {
     let weight = read_f64(linear.weight.val())?;
     let bias = match &linear.bias {
         Some(bias) => Some(read_f64(bias.val())?),
         None => None,
     };
     let [outputs, inputs] = linear.weight.dims();
-    let cells_per_chunk = (CHUNK_VALUES / (3 * inputs.max(outputs))).max(1);
+    let cells_per_chunk = (LINEAR_CHUNK_VALUES / (3 * inputs.max(outputs))).max(1);
     cells.par_chunks_mut(cells_per_chunk).for_each(|chunk| {
         let rows = 3 * chunk.len();
         let mut x = Vec::with_capacity(rows * inputs);
         for cell in chunk.iter() {
-            x.extend_from_slice(&cell.rows);
+            x.extend_from_slice(cell.rows());
         }
         let mut y = vec![0.0; rows * outputs];
         // SAFETY: `x` is `[rows, inputs]`, `weight` is `[outputs, inputs]` read as its
@@ -320,11 +368,10 @@ fn apply_linear(linear: &Linear, mut cells: Vec<Cell>) -> Result<Vec<Cell>> {
             }
         }
         for (cell, rows) in chunk.iter_mut().zip(y.chunks(3 * outputs)) {
-            cell.rows = rows.to_vec();
-            cell.features = outputs;
+            cell.set_rows(rows, outputs);
         }
     });
-    Ok(cells)
+    Ok(())
 }
 
 /// Applies an affine burn layer to the rows of every cell, in chunks, on `device`.
@@ -352,15 +399,11 @@ fn apply_burn(layer: &Layer, mut cells: Vec<Cell>, device: &Device) -> Result<Ve
 /// Cuts a cell along the zero lines of the units whose input changes sign in it, then applies
 /// each part's slopes.
 fn cut_activation(cell: Cell, negative_slope: f64, min_area: f64) -> Vec<Cell> {
-    let radius = cell.polygon.radius();
-    let crossing: Vec<(Line, f64)> = (0..cell.features)
-        .filter_map(|unit| {
-            let line = cell.line(unit);
-            let tolerance = line.tolerance(radius);
-            let (low, high) = cell.polygon.range(&line);
-            (low < -tolerance && high > tolerance).then_some((line, tolerance))
-        })
-        .collect();
+    let crossing = crossing_units(&cell);
+    if crossing.is_empty() {
+        let centroid = cell.polygon.centroid();
+        return vec![apply_slopes(cell, centroid, negative_slope)];
+    }
     let mut polygons = vec![cell.polygon.clone()];
     for (line, tolerance) in &crossing {
         let mut next = Vec::with_capacity(polygons.len() + 1);
@@ -371,24 +414,71 @@ fn cut_activation(cell: Cell, negative_slope: f64, min_area: f64) -> Vec<Cell> {
         }
         polygons = next;
     }
+    let last = polygons.len() - 1;
+    let mut children = Vec::with_capacity(polygons.len());
+    let mut cell = Some(cell);
+    for (index, polygon) in polygons.into_iter().enumerate() {
+        let centroid = polygon.centroid();
+        let child = if index == last {
+            let mut cell = cell.take().expect("the cell is moved into the last part only");
+            cell.polygon = polygon;
+            cell
+        } else {
+            cell.as_ref().expect("the cell is still here").child(polygon)
+        };
+        children.push(apply_slopes(child, centroid, negative_slope));
+    }
+    children
+}
+
+/// Returns the line and tolerance of every unit whose input takes both signs, beyond its
+/// tolerance, at the vertices of the cell.
+fn crossing_units(cell: &Cell) -> Vec<(Line, f64)> {
     let f = cell.features;
-    polygons
-        .into_iter()
-        .map(|polygon| {
-            let centroid = polygon.centroid();
-            let mut child = cell.child(polygon);
-            for unit in 0..f {
-                let positive = cell.line(unit).at(centroid) > 0.0;
-                child.code.push_sign(positive);
-                if !positive {
-                    child.rows[unit] *= negative_slope;
-                    child.rows[f + unit] *= negative_slope;
-                    child.rows[2 * f + unit] *= negative_slope;
-                }
+    let (p0, rest) = cell.rows.split_at(f);
+    let (p1, p2) = rest.split_at(f);
+    let mut low = vec![f64::INFINITY; f];
+    let mut high = vec![f64::NEG_INFINITY; f];
+    // The value at vertex (x, y) is (1 - x - y) p0 + x p1 + y p2: one vectorizable pass per
+    // vertex over all units.
+    for &[x, y] in cell.polygon.vertices() {
+        let w0 = 1.0 - x - y;
+        for i in 0..f {
+            let value = w0 * p0[i] + x * p1[i] + y * p2[i];
+            low[i] = low[i].min(value);
+            high[i] = high[i].max(value);
+        }
+    }
+    let radius = cell.polygon.radius();
+    (0..f)
+        .filter_map(|unit| {
+            if low[unit] >= 0.0 || high[unit] <= 0.0 {
+                return None;
             }
-            child
+            let line = cell.line(unit);
+            let tolerance = line.tolerance(radius);
+            (low[unit] < -tolerance && high[unit] > tolerance).then_some((line, tolerance))
         })
         .collect()
+}
+
+/// Appends the sign bits of every unit at `centroid` to the cell's code and multiplies the
+/// rows of the units with a non-positive input by `negative_slope`.
+fn apply_slopes(mut cell: Cell, centroid: [f64; 2], negative_slope: f64) -> Cell {
+    let f = cell.features;
+    let [x, y] = centroid;
+    for unit in 0..f {
+        let a = cell.rows[unit];
+        let value = a + x * (cell.rows[f + unit] - a) + y * (cell.rows[2 * f + unit] - a);
+        let positive = value > 0.0;
+        cell.code.push_sign(positive);
+        if !positive {
+            cell.rows[unit] *= negative_slope;
+            cell.rows[f + unit] *= negative_slope;
+            cell.rows[2 * f + unit] *= negative_slope;
+        }
+    }
+    cell
 }
 
 /// Flat input-plane positions of each output position's window, in row-major scan order,
