@@ -6,6 +6,7 @@ mod commands;
 mod figures;
 mod output;
 mod plots;
+mod slice_figure;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -38,6 +39,9 @@ enum Command {
     Codes(commands::codes::CodesArgs),
     /// Find the nearest stored codes of query codes, per code layer, and draw them.
     Neighbors(commands::codes::NeighborsArgs),
+    /// Compute the exact partition of a 2-D slice of input space after chosen layers, with the
+    /// decision boundary, and draw it (PNG and SVG) with region statistics (JSON).
+    Slice(commands::slice::SliceArgs),
     /// Run experiments that test claims of the spline theory.
     Experiment {
         #[command(subcommand)]
@@ -122,6 +126,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Templates(args) => commands::templates::run(&args),
         Command::Codes(args) => commands::codes::run_codes(&args),
         Command::Neighbors(args) => commands::codes::run_neighbors(&args),
+        Command::Slice(args) => commands::slice::run(&args),
         Command::Experiment { command } => commands::experiment::run(&command),
         Command::Data {
             command: DataCommand::Fetch { name, cache },

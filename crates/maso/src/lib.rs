@@ -21,6 +21,7 @@
 //!   k-nearest-neighbour search.
 //! - [`slice`]: exact partitions of 2-D slices of input space, the decision boundary in them
 //!   and the local complexity.
+//! - [`toy`]: 2-D toy data sets (moons, circles) and the small MLPs trained on them.
 
 pub mod affine;
 pub mod arch;
@@ -47,3 +48,4 @@ pub mod codes;
 pub mod penalty;
 pub mod search;
 pub mod slice;
+pub mod toy;

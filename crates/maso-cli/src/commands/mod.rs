@@ -6,5 +6,6 @@ pub mod demo;
 pub mod eval;
 pub mod experiment;
 pub mod partition;
+pub mod slice;
 pub mod templates;
 pub mod train;

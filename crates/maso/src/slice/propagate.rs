@@ -57,7 +57,11 @@ pub struct Slicer<'a> {
     network: &'a Network,
     partition: Partition,
     min_area: f64,
+    memory_limit: usize,
 }
+
+/// Default memory limit of the regions' rows: 4 GiB.
+pub const DEFAULT_MEMORY_LIMIT: usize = 4 << 30;
 
 /// A region while a layer is applied to it.
 struct Cell {
@@ -130,7 +134,15 @@ impl<'a> Slicer<'a> {
                 regions: vec![region],
             },
             min_area,
+            memory_limit: DEFAULT_MEMORY_LIMIT,
         })
+    }
+
+    /// Sets the memory that the regions' rows (`3 * features` f64 values per region) may take,
+    /// in bytes. A layer that would need more fails with an error instead of exhausting memory.
+    pub fn with_memory_limit(mut self, bytes: usize) -> Self {
+        self.memory_limit = bytes;
+        self
     }
 
     /// The partition after the layers applied so far.
@@ -241,17 +253,40 @@ impl<'a> Slicer<'a> {
             }
             Layer::Activation(activation) => {
                 let negative_slope = activation.kind().negative_slope();
-                Ok(cells
+                let features = layer.output_shape().numel();
+                let max_parts = self.max_regions(features);
+                // Cut first and materialize the parts' rows only once they fit in memory.
+                let cut: Vec<(Cell, Option<Vec<Polygon>>)> = cells
                     .into_par_iter()
-                    .flat_map_iter(|cell| cut_activation(cell, negative_slope, min_area))
+                    .map(|cell| {
+                        let polygons = cut_activation(&cell, min_area, max_parts);
+                        (cell, polygons)
+                    })
+                    .collect();
+                let total = cut.iter().try_fold(0usize, |total, (_, polygons)| {
+                    Some(total + polygons.as_ref().map_or(1, Vec::len))
+                });
+                let too_many = cut.iter().any(|(_, polygons)| {
+                    polygons.as_ref().is_some_and(|p| p.is_empty())
+                });
+                self.check_memory(if too_many { usize::MAX } else { total.unwrap_or(0) }, features)?;
+                Ok(cut
+                    .into_par_iter()
+                    .flat_map_iter(|(cell, polygons)| {
+                        activate_parts(cell, polygons, negative_slope)
+                    })
                     .collect())
             }
             Layer::MaxPool2d(pool) => {
                 let windows = pool_windows(pool);
-                Ok(cells
+                let features = layer.output_shape().numel();
+                self.check_memory(cells.len(), features)?;
+                let cells: Vec<Cell> = cells
                     .into_par_iter()
                     .flat_map_iter(|cell| cut_max_pool(cell, pool, &windows, min_area))
-                    .collect())
+                    .collect();
+                self.check_memory(cells.len(), features)?;
+                Ok(cells)
             }
             Layer::Residual(block) => self.apply_residual(block, cells),
             // Eval mode: dropout is the identity and flatten does not change flat rows.
@@ -259,8 +294,36 @@ impl<'a> Slicer<'a> {
             Layer::Conv2d(_)
             | Layer::AvgPool2d(_)
             | Layer::GlobalAvgPool(_)
-            | Layer::BatchNorm(_) => apply_burn(layer, cells, &self.network.device()),
+            | Layer::BatchNorm(_) => {
+                self.check_memory(cells.len(), layer.output_shape().numel())?;
+                apply_burn(layer, cells, &self.network.device())
+            }
         }
+    }
+
+    /// Most regions whose rows of `features` values fit in the memory limit.
+    fn max_regions(&self, features: usize) -> usize {
+        self.memory_limit / (3 * 8 * features.max(1))
+    }
+
+    /// Checks that `regions` regions with rows of `features` values fit in the memory limit.
+    fn check_memory(&self, regions: usize, features: usize) -> Result<()> {
+        if regions > self.max_regions(features) {
+            let regions = if regions == usize::MAX {
+                format!("more than {}", self.max_regions(features))
+            } else {
+                regions.to_string()
+            };
+            return Err(MasoError::config(
+                "slice memory limit",
+                format!("{} MiB", self.memory_limit >> 20),
+                format!(
+                    "{regions} regions with {features} features each need more; \
+                     shrink the slice rectangle or raise the limit"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     fn apply_chain(&self, layers: &[Layer], mut cells: Vec<Cell>) -> Result<Vec<Cell>> {
@@ -396,24 +459,24 @@ fn apply_burn(layer: &Layer, mut cells: Vec<Cell>, device: &Device) -> Result<Ve
     Ok(cells)
 }
 
-/// Cuts a cell along the zero lines of the units whose input changes sign in it, then applies
-/// each part's slopes.
-fn cut_activation(cell: Cell, negative_slope: f64, min_area: f64) -> Vec<Cell> {
-    let crossing = crossing_units(&cell);
+/// Cuts a cell along the zero lines of the units whose input changes sign in it.
+///
+/// Returns `None` when no unit crosses the cell, and an empty list when the cell would have
+/// more than `max_parts` parts.
+fn cut_activation(cell: &Cell, min_area: f64, max_parts: usize) -> Option<Vec<Polygon>> {
+    let crossing = crossing_units(cell);
     if crossing.is_empty() {
+        return None;
+    }
+    Some(cut_by_lines(cell.polygon.clone(), crossing, min_area, max_parts).unwrap_or_default())
+}
+
+/// Creates the cell's parts, each with the slopes selected at its centroid.
+fn activate_parts(cell: Cell, polygons: Option<Vec<Polygon>>, negative_slope: f64) -> Vec<Cell> {
+    let Some(polygons) = polygons else {
         let centroid = cell.polygon.centroid();
         return vec![apply_slopes(cell, centroid, negative_slope)];
-    }
-    let mut polygons = vec![cell.polygon.clone()];
-    for (line, tolerance) in &crossing {
-        let mut next = Vec::with_capacity(polygons.len() + 1);
-        for polygon in polygons {
-            let cut = polygon.cut(line, *tolerance, min_area);
-            next.extend(cut.negative);
-            next.extend(cut.positive);
-        }
-        polygons = next;
-    }
+    };
     let last = polygons.len() - 1;
     let mut children = Vec::with_capacity(polygons.len());
     let mut cell = Some(cell);
@@ -429,6 +492,49 @@ fn cut_activation(cell: Cell, negative_slope: f64, min_area: f64) -> Vec<Cell> {
         children.push(apply_slopes(child, centroid, negative_slope));
     }
     children
+}
+
+/// Cuts `polygon` by all `lines` (each with its tolerance), divide and conquer: after each
+/// cut, only the lines that still cross a part are passed on to it, so a line is tested only
+/// against the parts it is near.
+///
+/// Returns `None` as soon as there are more than `max_parts` parts.
+fn cut_by_lines(
+    polygon: Polygon,
+    lines: Vec<(Line, f64)>,
+    min_area: f64,
+    max_parts: usize,
+) -> Option<Vec<Polygon>> {
+    let mut parts = Vec::new();
+    let mut pending = vec![(polygon, lines)];
+    while let Some((polygon, mut lines)) = pending.pop() {
+        if parts.len() + pending.len() >= max_parts {
+            return None;
+        }
+        let Some((line, tolerance)) = lines.pop() else {
+            parts.push(polygon);
+            continue;
+        };
+        let cut = polygon.cut(&line, tolerance, min_area);
+        match (cut.negative, cut.positive) {
+            (Some(negative), Some(positive)) => {
+                for part in [negative, positive] {
+                    let crossing = lines
+                        .iter()
+                        .filter(|(line, tolerance)| {
+                            let (low, high) = part.range(line);
+                            low < -tolerance && high > *tolerance
+                        })
+                        .copied()
+                        .collect();
+                    pending.push((part, crossing));
+                }
+            }
+            (Some(whole), None) | (None, Some(whole)) => pending.push((whole, lines)),
+            (None, None) => unreachable!("a cut keeps the polygon on at least one side"),
+        }
+    }
+    Some(parts)
 }
 
 /// Returns the line and tolerance of every unit whose input takes both signs, beyond its
