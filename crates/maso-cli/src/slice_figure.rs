@@ -126,8 +126,17 @@ impl Figure {
         let columns = self.columns.clamp(1, self.panels.len().max(1));
         let rows = self.panels.len().div_ceil(columns);
         let width = GUTTER + columns as u32 * (self.size + GUTTER);
-        let height = GUTTER + rows as u32 * (self.size + GUTTER + TITLE_HEIGHT);
+        let height = GUTTER + rows as u32 * (self.row_height() + GUTTER + TITLE_HEIGHT);
         (width, height, columns)
+    }
+
+    /// Height in pixels of the tallest panel: a panel's longer side is `size` pixels.
+    fn row_height(&self) -> u32 {
+        self.panels
+            .iter()
+            .map(|panel| Frame::new(panel, 0, 0, self.size).height.ceil() as u32)
+            .max()
+            .unwrap_or(self.size)
     }
 
     fn panel_origin(&self, index: usize, columns: usize) -> (u32, u32) {
@@ -135,7 +144,7 @@ impl Figure {
         let row = (index / columns) as u32;
         (
             GUTTER + column * (self.size + GUTTER),
-            GUTTER + row * (self.size + GUTTER + TITLE_HEIGHT) + TITLE_HEIGHT,
+            GUTTER + row * (self.row_height() + GUTTER + TITLE_HEIGHT) + TITLE_HEIGHT,
         )
     }
 

@@ -9,6 +9,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
+use std::ops::ControlFlow;
 
 /// A 2-D toy data set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -158,7 +159,7 @@ pub fn toy_mlp(width: usize, activation: ActivationKind, classes: usize) -> Netw
 
 /// Trains `network` (on an autodiff device) with full-batch Adam on `set` for `epochs` steps
 /// at learning rate `learning_rate`, calling `on_epoch(epoch, loss, network)` after each step,
-/// and returns it.
+/// and returns it. Training stops early when `on_epoch` returns `ControlFlow::Break`.
 ///
 /// # Errors
 ///
@@ -168,7 +169,7 @@ pub fn train_full_batch(
     set: &ToySet,
     epochs: usize,
     learning_rate: f64,
-    on_epoch: &mut dyn FnMut(usize, f64, &Network) -> Result<()>,
+    on_epoch: &mut dyn FnMut(usize, f64, &Network) -> ControlFlow<()>,
 ) -> Result<Network> {
     let device = network.device();
     if !device.is_autodiff() {
@@ -207,7 +208,9 @@ pub fn train_full_batch(
         }
         let grads = GradientsParams::from_grads(loss.backward(), &network);
         network = optimizer.step(learning_rate, network, grads);
-        on_epoch(epoch, value, &network)?;
+        if on_epoch(epoch, value, &network).is_break() {
+            break;
+        }
     }
     Ok(network)
 }

@@ -8,4 +8,5 @@ pub mod experiment;
 pub mod partition;
 pub mod slice;
 pub mod templates;
+pub mod toy;
 pub mod train;
