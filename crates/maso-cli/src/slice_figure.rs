@@ -1,8 +1,8 @@
 //! Pictures of slice partitions: filled regions, their edges, the decision boundary and marked
 //! inputs, one panel per partition, as PNG and SVG.
 //!
-//! The PNG is rasterized here (scanline fill of each convex polygon, sampled segments), so it
-//! carries no text; the SVG has the same panels with their titles, one `<polygon>` per region.
+//! The PNG is rasterized here (scanline fill of each convex polygon, sampled segments) and
+//! carries no text. The SVG has the same panels with their titles, one `<polygon>` per region.
 
 use crate::output::write_atomic;
 use anyhow::{Context, Result, ensure};
@@ -59,7 +59,7 @@ pub struct Panel {
 }
 
 impl Panel {
-    /// Whether `u` lies in the panel's rectangle.
+    /// Returns whether `u` lies in the panel's rectangle.
     fn shows(&self, u: [f64; 2]) -> bool {
         (0..2).all(|axis| self.min[axis] <= u[axis] && u[axis] <= self.max[axis])
     }
@@ -286,7 +286,10 @@ fn escape(text: &str) -> String {
 fn fill_polygon(image: &mut RgbImage, frame: &Frame, polygon: &Polygon, color: [u8; 3]) {
     let pixels: Vec<[f64; 2]> = polygon.vertices().iter().map(|&v| frame.pixel(v)).collect();
     let top = pixels.iter().map(|p| p[1]).fold(f64::INFINITY, f64::min);
-    let bottom = pixels.iter().map(|p| p[1]).fold(f64::NEG_INFINITY, f64::max);
+    let bottom = pixels
+        .iter()
+        .map(|p| p[1])
+        .fold(f64::NEG_INFINITY, f64::max);
     let first_row = (top - 0.5).ceil().max(0.0) as u32;
     let last_row = ((bottom - 0.5).floor() as i64).min(image.height() as i64 - 1);
     for row in first_row as i64..=last_row {

@@ -472,7 +472,13 @@ fn slice_through_examples_writes_outputs() {
 #[test]
 fn slice_needs_a_plane() {
     let out = scratch("slice-no-plane");
-    let output = maso(&["slice", "--model", path_str(trained()), "--out", path_str(&out)]);
+    let output = maso(&[
+        "slice",
+        "--model",
+        path_str(trained()),
+        "--out",
+        path_str(&out),
+    ]);
     assert_failure(&output, "maso slice without a plane");
     assert!(stderr(&output).contains("--through"), "{}", stderr(&output));
 }
@@ -500,7 +506,10 @@ fn toy_partition_writes_figure() {
         serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
     let layer_1 = summary["regions_trained"][0].as_u64().unwrap();
     let layer_2 = summary["regions_trained"][1].as_u64().unwrap();
-    assert!(layer_2 >= layer_1, "layer 2 refines layer 1: {layer_1} > {layer_2}");
+    assert!(
+        layer_2 >= layer_1,
+        "layer 2 refines layer 1: {layer_1} > {layer_2}"
+    );
 }
 
 #[test]

@@ -53,7 +53,9 @@ fn random_weights(width: usize, depth: usize) -> Vec<(Vec<f32>, Vec<f32>, [usize
             let weight = (0..width * inputs)
                 .map(|_| rng.random_range(-bound..bound))
                 .collect();
-            let bias = (0..width).map(|_| rng.random_range(-bound..bound)).collect();
+            let bias = (0..width)
+                .map(|_| rng.random_range(-bound..bound))
+                .collect();
             let shape = [width, inputs];
             inputs = width;
             (weight, bias, shape)
@@ -76,7 +78,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("width depth regions seconds regions_per_second");
     for width in WIDTHS {
         for depth in DEPTHS {
-            if only.as_ref().is_some_and(|only| *only != format!("{width}x{depth}")) {
+            if only
+                .as_ref()
+                .is_some_and(|only| *only != format!("{width}x{depth}"))
+            {
                 continue;
             }
             let weights = random_weights(width, depth);

@@ -80,7 +80,7 @@ impl ToySet {
         self.points.len()
     }
 
-    /// Whether the set has no points.
+    /// Returns whether the set has no points.
     pub fn is_empty(&self) -> bool {
         self.points.is_empty()
     }
@@ -114,7 +114,8 @@ impl ToySet {
     }
 }
 
-/// The upper moon (class 0) or the lower, shifted one (class 1), at parameter `t` in [0, 1].
+/// Returns the point at parameter `t` in [0, 1] of the upper moon (class 0) or of the lower,
+/// shifted one (class 1).
 fn moon(class: usize, t: f64) -> [f64; 2] {
     let angle = PI * t;
     if class == 0 {
@@ -124,7 +125,8 @@ fn moon(class: usize, t: f64) -> [f64; 2] {
     }
 }
 
-/// The outer circle (class 0, radius 1) or the inner one (class 1, radius 0.5).
+/// Returns the point at parameter `t` of the outer circle (class 0, radius 1) or of the inner
+/// one (class 1, radius 0.5).
 fn circle(class: usize, t: f64) -> [f64; 2] {
     let angle = 2.0 * PI * t;
     let radius = if class == 0 { 1.0 } else { 0.5 };
@@ -137,7 +139,7 @@ fn gaussian(rng: &mut StdRng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (2.0 * PI * u2).cos()
 }
 
-/// The 2-layer MLP of the toy study: 2 inputs, two hidden layers of `width` units with
+/// Returns the 2-layer MLP of the toy study: 2 inputs, two hidden layers of `width` units with
 /// `activation`, and `classes` logits.
 pub fn toy_mlp(width: usize, activation: ActivationKind, classes: usize) -> NetworkConfig {
     let activation = match activation {

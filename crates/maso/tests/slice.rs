@@ -71,14 +71,22 @@ fn forward_at(
     );
     let (output, pieces) = network.forward_pieces(x, Mode::Eval, network.depth());
     let codes = codes_from_pieces(&pieces, points.len()).unwrap();
-    let output = output.into_data().convert::<f64>().try_to_vec::<f64>().unwrap();
+    let output = output
+        .into_data()
+        .convert::<f64>()
+        .try_to_vec::<f64>()
+        .unwrap();
     (codes, output)
 }
 
 #[test]
 fn relu_on_axes_gives_quadrants() {
     let network = network_with_weights(
-        vec![LayerConfig::linear(2), LayerConfig::Relu, LayerConfig::linear(1)],
+        vec![
+            LayerConfig::linear(2),
+            LayerConfig::Relu,
+            LayerConfig::linear(1),
+        ],
         &[
             (vec![vec![1.0, 0.0], vec![0.0, 1.0]], vec![0.0, 0.0]),
             (vec![vec![1.0, 2.0]], vec![0.5]),
@@ -112,7 +120,11 @@ fn hand_network_has_known_regions() {
     // u1 + u2 = 1 cuts off the triangle (0, 1), (1, 0), (1, 1) of area 1/2, and the diagonal
     // u1 = u2 halves the square and that triangle.
     let network = network_with_weights(
-        vec![LayerConfig::linear(2), LayerConfig::Relu, LayerConfig::linear(2)],
+        vec![
+            LayerConfig::linear(2),
+            LayerConfig::Relu,
+            LayerConfig::linear(2),
+        ],
         &[
             (vec![vec![1.0, -1.0], vec![1.0, 1.0]], vec![0.0, -1.0]),
             (vec![vec![1.0, 2.0], vec![-1.0, 1.0]], vec![0.5, 0.0]),
@@ -137,7 +149,10 @@ fn hand_network_has_known_regions() {
     assert_eq!(areas.len(), expected.len());
     for (found, expected) in areas.iter().zip(expected) {
         assert_eq!((found.0, found.1), (expected.0, expected.1));
-        assert!((found.2 - expected.2).abs() < 1e-14, "{found:?} != {expected:?}");
+        assert!(
+            (found.2 - expected.2).abs() < 1e-14,
+            "{found:?} != {expected:?}"
+        );
     }
 }
 
@@ -191,7 +206,10 @@ fn fine_grid_agrees_with_regions() {
         }
         let mapped = region.map.evaluate(u);
         for (a, b) in mapped.iter().zip(&output[index * 3..index * 3 + 3]) {
-            assert!((a - b).abs() < 1e-10 * b.abs().max(1.0), "logit at {u:?}: {a} vs {b}");
+            assert!(
+                (a - b).abs() < 1e-10 * b.abs().max(1.0),
+                "logit at {u:?}: {a} vs {b}"
+            );
         }
     }
     assert!(boundary_points < points.len() / 100);
@@ -212,10 +230,17 @@ fn degenerate_cuts_conserve_area() {
     ];
     let bias = vec![0.0, 0.0, -0.5, 0.0, -5.0, 1.0];
     let network = network_with_weights(
-        vec![LayerConfig::linear(6), LayerConfig::Relu, LayerConfig::linear(2)],
+        vec![
+            LayerConfig::linear(6),
+            LayerConfig::Relu,
+            LayerConfig::linear(2),
+        ],
         &[
             (weights, bias),
-            (vec![vec![1.0; 6], vec![-1.0, 2.0, 0.5, -0.5, 1.0, 3.0]], vec![0.0, 0.1]),
+            (
+                vec![vec![1.0; 6], vec![-1.0, 2.0, 0.5, -0.5, 1.0, 3.0]],
+                vec![0.0, 0.1],
+            ),
         ],
     );
     let partition = slice_checked(&network, unit_square());
@@ -236,9 +261,16 @@ fn degenerate_cuts_conserve_area() {
 fn cut_through_shared_vertex_adds_no_sliver() {
     // Three lines through the origin: u1 = 0, u2 = 0 and u1 = u2 meet in one point.
     let network = network_with_weights(
-        vec![LayerConfig::linear(3), LayerConfig::Abs, LayerConfig::linear(1)],
+        vec![
+            LayerConfig::linear(3),
+            LayerConfig::Abs,
+            LayerConfig::linear(1),
+        ],
         &[
-            (vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, -1.0]], vec![0.0; 3]),
+            (
+                vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![1.0, -1.0]],
+                vec![0.0; 3],
+            ),
             (vec![vec![1.0, 1.0, 1.0]], vec![0.0]),
         ],
     );
@@ -254,10 +286,17 @@ fn decision_boundary_follows_top_class_only() {
     // Logits (u1, -u1, -2): class 2 is never on top, so the boundary is the line u1 = 0
     // alone, although logit 0 - logit 2 and logit 1 - logit 2 vanish inside the slice.
     let network = network_with_weights(
-        vec![LayerConfig::linear(2), LayerConfig::Relu, LayerConfig::linear(3)],
+        vec![
+            LayerConfig::linear(2),
+            LayerConfig::Relu,
+            LayerConfig::linear(3),
+        ],
         &[
             (vec![vec![1.0, 0.0], vec![-1.0, 0.0]], vec![0.0, 0.0]),
-            (vec![vec![1.0, -1.0], vec![-1.0, 1.0], vec![0.0, 0.0]], vec![0.0, 0.0, -2.0]),
+            (
+                vec![vec![1.0, -1.0], vec![-1.0, 1.0], vec![0.0, 0.0]],
+                vec![0.0, 0.0, -2.0],
+            ),
         ],
     );
     let plane = SlicePlane::input_plane([-3.0, -1.0], [3.0, 1.0]).unwrap();
@@ -272,7 +311,8 @@ fn decision_boundary_follows_top_class_only() {
     assert!((length - 2.0).abs() < 1e-12, "boundary length {length}");
     for segment in &segments {
         assert_eq!(segment.classes, [0, 1]);
-        assert!(segment.start[0].abs() < 1e-12 && segment.end[0].abs() < 1e-12);
+        assert!(segment.start[0].abs() < 1e-12, "{segment:?}");
+        assert!(segment.end[0].abs() < 1e-12, "{segment:?}");
     }
 }
 
@@ -281,7 +321,10 @@ fn decision_boundary_splits_inside_region() {
     // One affine region with logits (u1, u2, 0.5): three class cells meeting at (0.5, 0.5).
     let network = network_with_weights(
         vec![LayerConfig::linear(3)],
-        &[(vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.0, 0.0]], vec![0.0, 0.0, 0.5])],
+        &[(
+            vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.0, 0.0]],
+            vec![0.0, 0.0, 0.5],
+        )],
     );
     let partition = slice_checked(&network, unit_square());
     assert_eq!(partition.len(), 1);
@@ -307,7 +350,10 @@ fn decision_boundary_splits_inside_region() {
         .map(|s| (s.end[0] - s.start[0]).hypot(s.end[1] - s.start[1]))
         .sum();
     let expected = 1.5 + 1.5 + 0.5f64.sqrt();
-    assert!((length - expected).abs() < 1e-12, "boundary length {length}");
+    assert!(
+        (length - expected).abs() < 1e-12,
+        "boundary length {length}"
+    );
 }
 
 #[test]
@@ -362,7 +408,12 @@ fn conv_residual_batch_norm_network() {
             batch_norm.clone(),
             LayerConfig::Relu,
             LayerConfig::Residual {
-                body: vec![conv(2), batch_norm, LayerConfig::LeakyRelu { slope: 0.2 }, conv(2)],
+                body: vec![
+                    conv(2),
+                    batch_norm,
+                    LayerConfig::LeakyRelu { slope: 0.2 },
+                    conv(2),
+                ],
                 skip: vec![],
             },
             LayerConfig::avg_pool(2, 2),
@@ -383,7 +434,11 @@ fn conv_residual_batch_norm_network() {
 #[test]
 fn disc_counts_regions_it_meets() {
     let network = network_with_weights(
-        vec![LayerConfig::linear(2), LayerConfig::Relu, LayerConfig::linear(1)],
+        vec![
+            LayerConfig::linear(2),
+            LayerConfig::Relu,
+            LayerConfig::linear(1),
+        ],
         &[
             (vec![vec![1.0, 0.0], vec![0.0, 1.0]], vec![0.0, 0.0]),
             (vec![vec![1.0, 1.0]], vec![0.0]),
@@ -414,7 +469,11 @@ fn local_complexity_grows_with_radius() {
     )
     .init(&device)
     .unwrap();
-    let points = Tensor::<2>::random([6, 4], burn::tensor::Distribution::Normal(0.0, 1.0), &device);
+    let points = Tensor::<2>::random(
+        [6, 4],
+        burn::tensor::Distribution::Normal(0.0, 1.0),
+        &device,
+    );
     let small = local_complexity(&network, points.clone(), 1e-9, 32, 1).unwrap();
     let large = local_complexity(&network, points, 2.0, 32, 1).unwrap();
     assert_eq!(small.layers.len(), network.depth());
@@ -441,20 +500,25 @@ fn plane_through_three_points_contains_them() {
             assert!((a - b).abs() < 1e-12);
         }
         for axis in 0..2 {
-            assert!(u[axis] > plane.extent_min[axis] && u[axis] < plane.extent_max[axis]);
+            assert!(u[axis] > plane.extent_min[axis], "{u:?}");
+            assert!(u[axis] < plane.extent_max[axis], "{u:?}");
         }
     }
     let collinear = SlicePlane::through([&points[0], &points[0], &points[1]], 0.25);
     assert!(collinear.is_err());
 }
 
-/// The plane through three random inputs of `network`, seeded.
+/// Returns the plane through three random inputs of `network`, drawn from `seed`.
 fn random_plane(network: &Network, seed: u64) -> SlicePlane {
     use rand::{Rng, SeedableRng};
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let dimension = network.input_shape().numel();
     let points: Vec<Vec<f64>> = (0..3)
-        .map(|_| (0..dimension).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .map(|_| {
+            (0..dimension)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect()
+        })
         .collect();
     SlicePlane::through([&points[0], &points[1], &points[2]], 0.25).unwrap()
 }

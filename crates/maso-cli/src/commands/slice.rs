@@ -93,7 +93,9 @@ pub struct SliceResult {
 pub fn f64_device(device: Device) -> Device {
     let mut device = device;
     if let Err(error) = device.configure(FloatDType::F64) {
-        tracing::warn!("could not switch the device to f64 ({error:?}); slicing in its default float type");
+        tracing::warn!(
+            "could not switch the device to f64 ({error:?}); slicing in its default float type"
+        );
     }
     device
 }
@@ -375,7 +377,12 @@ fn plane_from_args(
             path.display()
         );
         let rows: Vec<Vec<f64>> = values.chunks(inputs).map(<[f64]>::to_vec).collect();
-        let plane = SlicePlane::new(rows[0].clone(), [rows[1].clone(), rows[2].clone()], min, max)?;
+        let plane = SlicePlane::new(
+            rows[0].clone(),
+            [rows[1].clone(), rows[2].clone()],
+            min,
+            max,
+        )?;
         return Ok((plane, Vec::new()));
     }
     if args.input_plane {
@@ -387,8 +394,8 @@ fn plane_from_args(
 /// Reads a float32 or float64 .npy array as f64 values and its shape.
 fn read_npy_f64(path: &Path) -> Result<(Vec<f64>, Vec<u64>)> {
     let open = || -> Result<npyz::NpyFile<std::io::BufReader<std::fs::File>>> {
-        let file = std::fs::File::open(path)
-            .with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         npyz::NpyFile::new(std::io::BufReader::new(file))
             .with_context(|| format!("{} is not a valid .npy file", path.display()))
     };

@@ -88,8 +88,8 @@ impl ToyArgs {
         }
     }
 
-    /// The data, the input plane around it and an untrained network on an f64 autodiff
-    /// device.
+    /// Builds the data, the input plane around it and an untrained network on an f64
+    /// autodiff device.
     fn setup(&self) -> Result<(ToySet, SlicePlane, Network, Device)> {
         ensure!(self.width > 0, "--width must be at least 1");
         ensure!(self.points > 0, "--points must be at least 1");
@@ -157,11 +157,7 @@ pub fn run_toy_partition(args: &ToyPartitionArgs) -> Result<()> {
     let mut panels = Vec::new();
     for (stage, result) in [("initialization", &before), ("trained", &after)] {
         for (layer, partition) in result.chosen.iter().enumerate() {
-            let title = format!(
-                "layer {}, {stage}: {} regions",
-                layer + 1,
-                partition.len()
-            );
+            let title = format!("layer {}, {stage}: {} regions", layer + 1, partition.len());
             panels.push(partition_panel(
                 title,
                 partition,
@@ -280,15 +276,20 @@ pub fn run_complexity(args: &ComplexityArgs) -> Result<()> {
     measure(0, f64::NAN, &network)?;
     let every = args.every;
     let mut failure = None;
-    train_full_batch(network, &set, toy.epochs, toy.lr, &mut |epoch, loss, network| {
-        if epoch % every == 0 || epoch == toy.epochs {
-            if let Err(error) = measure(epoch, loss, network) {
+    train_full_batch(
+        network,
+        &set,
+        toy.epochs,
+        toy.lr,
+        &mut |epoch, loss, network| {
+            let recorded = epoch % every == 0 || epoch == toy.epochs;
+            if recorded && let Err(error) = measure(epoch, loss, network) {
                 failure = Some(error);
                 return ControlFlow::Break(());
             }
-        }
-        ControlFlow::Continue(())
-    })?;
+            ControlFlow::Continue(())
+        },
+    )?;
     if let Some(error) = failure {
         return Err(error.context("measuring the partition during training failed"));
     }

@@ -13,7 +13,7 @@ const POSITIVE_SLOPE: f64 = 1.0 - 1e-6;
 
 /// The region code of one top-level layer for one input.
 ///
-/// `signs` holds one bit per unit of every two-piece activation (1 where the unit's input is
+/// `signs` contains one bit per unit of every two-piece activation (1 where the unit's input is
 /// positive), `argmax` the flat argmax position in its input plane of every max-pool window.
 /// Inside a residual block the body's layers come first, then the skip path's, each in order.
 /// Affine layers contribute nothing.

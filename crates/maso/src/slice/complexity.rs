@@ -63,7 +63,11 @@ pub fn local_complexity(
 ) -> Result<LocalComplexity> {
     network.check_input(&points)?;
     if samples == 0 {
-        return Err(MasoError::config("local complexity samples", 0, "must be at least 1"));
+        return Err(MasoError::config(
+            "local complexity samples",
+            0,
+            "must be at least 1",
+        ));
     }
     if !(radius.is_finite() && radius > 0.0) {
         return Err(MasoError::config(
@@ -101,10 +105,20 @@ pub fn local_complexity(
             for sample in sample_codes {
                 let code = &sample[layer];
                 total += code.differing_units(reference);
-                for ((word, a), b) in union.signs.iter_mut().zip(&code.signs).zip(&reference.signs) {
+                for ((word, a), b) in union
+                    .signs
+                    .iter_mut()
+                    .zip(&code.signs)
+                    .zip(&reference.signs)
+                {
                     *word |= a ^ b;
                 }
-                for ((flag, a), b) in union.argmax.iter_mut().zip(&code.argmax).zip(&reference.argmax) {
+                for ((flag, a), b) in union
+                    .argmax
+                    .iter_mut()
+                    .zip(&code.argmax)
+                    .zip(&reference.argmax)
+                {
                     *flag |= u32::from(a != b);
                 }
             }
@@ -158,7 +172,12 @@ fn forward_codes(
 /// and a radius `radius * U^(1/d)`.
 fn sample_ball(center: &[f64], radius: f64, rng: &mut StdRng) -> Vec<f64> {
     let direction: Vec<f64> = (0..center.len()).map(|_| standard_normal(rng)).collect();
-    let norm = direction.iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::MIN_POSITIVE);
+    let norm = direction
+        .iter()
+        .map(|v| v * v)
+        .sum::<f64>()
+        .sqrt()
+        .max(f64::MIN_POSITIVE);
     let scale = radius * rng.random::<f64>().powf(1.0 / center.len() as f64) / norm;
     center
         .iter()

@@ -82,14 +82,14 @@ impl Partition {
                     })
                     .map(|(class, _)| class)
                     .next();
-                if let Some(other) = tied {
-                    if cell.class < other {
-                        segments.push(BoundarySegment {
-                            start,
-                            end,
-                            classes: [cell.class, other],
-                        });
-                    }
+                if let Some(other) = tied
+                    && cell.class < other
+                {
+                    segments.push(BoundarySegment {
+                        start,
+                        end,
+                        classes: [cell.class, other],
+                    });
                 }
             }
         }

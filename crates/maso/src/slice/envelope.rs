@@ -64,7 +64,9 @@ fn conflicting_pair(polygon: &Polygon, candidates: &[Line], radius: f64) -> Opti
             continue;
         }
         let gap = candidates[best].at(vertex) - candidates[winner].at(vertex);
-        let tolerance = candidates[best].minus(&candidates[winner]).tolerance(radius);
+        let tolerance = candidates[best]
+            .minus(&candidates[winner])
+            .tolerance(radius);
         if gap > tolerance {
             return Some((winner, best));
         }

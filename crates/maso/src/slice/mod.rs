@@ -2,9 +2,9 @@
 //!
 //! A slice is the plane `x = origin + u1 d1 + u2 d2` of input space over a rectangle of slice
 //! coordinates `u`. Every layer of a MASO network cuts each region of the layers before it
-//! into convex polygons, on each of which it uses one piece per unit, so after any number of
-//! layers the slice is tiled by convex regions, each with its region code and the affine map
-//! `u -> f(x(u))` of the output so far.
+//! into convex polygons, and on each polygon it uses one piece per unit. After any number of
+//! layers the slice is therefore tiled by convex regions. Each region has its region code and
+//! the affine map `u -> f(x(u))` of the output so far.
 //!
 //! - [`Slicer`]: the layer-by-layer refinement, for every layer of [`crate::layer`].
 //! - [`Partition`]: the regions after some layers, their statistics, region counts in discs

@@ -103,7 +103,10 @@ impl Partition {
 
     /// Sum of the regions' areas.
     pub fn total_area(&self) -> f64 {
-        self.regions.iter().map(|region| region.polygon.area()).sum()
+        self.regions
+            .iter()
+            .map(|region| region.polygon.area())
+            .sum()
     }
 
     /// Returns the index of a region that contains `u`, the first if `u` is on a boundary.
@@ -273,17 +276,16 @@ impl Partition {
             for &u in &centroids {
                 inputs.extend(self.plane.point(u));
             }
-            let x = Tensor::<2>::from_data(
-                TensorData::new(inputs, [chunk.len(), dimension]),
-                &device,
-            );
+            let x =
+                Tensor::<2>::from_data(TensorData::new(inputs, [chunk.len(), dimension]), &device);
             let (output, pieces) = network.forward_pieces(x, Mode::Eval, self.depth);
             let features = output.dims()[1];
             let output = read_f64(output)?;
             let codes = codes_from_pieces(&pieces, chunk.len())?;
             for (offset, region) in chunk.iter().enumerate() {
                 let index = chunk_index * CHUNK + offset;
-                for (layer, (found, expected)) in codes[offset].iter().zip(&region.codes).enumerate()
+                for (layer, (found, expected)) in
+                    codes[offset].iter().zip(&region.codes).enumerate()
                 {
                     if found != expected.as_ref() {
                         return Err(invalid(

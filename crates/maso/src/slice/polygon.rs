@@ -22,7 +22,10 @@ impl Line {
     pub fn minus(&self, other: &Line) -> Line {
         Line {
             offset: self.offset - other.offset,
-            slope: [self.slope[0] - other.slope[0], self.slope[1] - other.slope[1]],
+            slope: [
+                self.slope[0] - other.slope[0],
+                self.slope[1] - other.slope[1],
+            ],
         }
     }
 

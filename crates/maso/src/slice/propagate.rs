@@ -145,7 +145,7 @@ impl<'a> Slicer<'a> {
         self
     }
 
-    /// The partition after the layers applied so far.
+    /// Returns the partition after the layers applied so far.
     pub fn partition(&self) -> &Partition {
         &self.partition
     }
@@ -266,10 +266,17 @@ impl<'a> Slicer<'a> {
                 let total = cut.iter().try_fold(0usize, |total, (_, polygons)| {
                     Some(total + polygons.as_ref().map_or(1, Vec::len))
                 });
-                let too_many = cut.iter().any(|(_, polygons)| {
-                    polygons.as_ref().is_some_and(|p| p.is_empty())
-                });
-                self.check_memory(if too_many { usize::MAX } else { total.unwrap_or(0) }, features)?;
+                let too_many = cut
+                    .iter()
+                    .any(|(_, polygons)| polygons.as_ref().is_some_and(|p| p.is_empty()));
+                self.check_memory(
+                    if too_many {
+                        usize::MAX
+                    } else {
+                        total.unwrap_or(0)
+                    },
+                    features,
+                )?;
                 Ok(cut
                     .into_par_iter()
                     .flat_map_iter(|(cell, polygons)| {
@@ -483,11 +490,15 @@ fn activate_parts(cell: Cell, polygons: Option<Vec<Polygon>>, negative_slope: f6
     for (index, polygon) in polygons.into_iter().enumerate() {
         let centroid = polygon.centroid();
         let child = if index == last {
-            let mut cell = cell.take().expect("the cell is moved into the last part only");
+            let mut cell = cell
+                .take()
+                .expect("the cell is moved into the last part only");
             cell.polygon = polygon;
             cell
         } else {
-            cell.as_ref().expect("the cell is still here").child(polygon)
+            cell.as_ref()
+                .expect("the cell is still here")
+                .child(polygon)
         };
         children.push(apply_slopes(child, centroid, negative_slope));
     }
@@ -616,12 +627,7 @@ fn pool_windows(pool: &MaxPool2d) -> Vec<Vec<usize>> {
 
 /// Cuts a cell until every window has one argmax in each part, then gathers each part's
 /// maxima.
-fn cut_max_pool(
-    cell: Cell,
-    pool: &MaxPool2d,
-    windows: &[Vec<usize>],
-    min_area: f64,
-) -> Vec<Cell> {
+fn cut_max_pool(cell: Cell, pool: &MaxPool2d, windows: &[Vec<usize>], min_area: f64) -> Vec<Cell> {
     let input = pool.input_shape();
     let output = pool.output_shape();
     let (in_plane, out_plane) = (input.plane(), output.plane());
