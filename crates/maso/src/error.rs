@@ -77,6 +77,17 @@ pub enum MasoError {
         detail: String,
     },
 
+    /// A slice would need more memory for its regions' maps than its limit allows.
+    #[error(
+        "the slice needs {regions} regions of {features} features each, more than the memory \
+         limit of {limit_mib} MiB; shrink the slice rectangle or raise the limit"
+    )]
+    SliceMemory {
+        regions: String,
+        features: usize,
+        limit_mib: usize,
+    },
+
     /// Values could not be read back from the compute device.
     #[error("reading tensor values back from the device failed: {detail}")]
     Readback { detail: String },

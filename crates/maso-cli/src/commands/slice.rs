@@ -58,6 +58,10 @@ pub struct SliceArgs {
     /// against the forward pass) after every layer.
     #[arg(long)]
     pub check: bool,
+    /// Also count, for each --through example, the regions after each drawn layer that meet the
+    /// disc of this radius around it (input units, in the slice plane).
+    #[arg(long)]
+    pub disc_radius: Option<f64>,
     /// Memory that the regions' affine maps may take (3 f64 rows per region), in MiB. A layer
     /// that needs more stops the slice with an error: shrink --extent then.
     #[arg(long, default_value_t = 4096)]
@@ -206,6 +210,9 @@ struct MarkedInput {
     index: usize,
     label: usize,
     u: [f64; 2],
+    /// Regions after each drawn layer that meet the disc of --disc-radius around the input.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    disc_regions: Vec<usize>,
 }
 
 #[derive(Serialize)]
@@ -240,6 +247,20 @@ pub fn run(args: &SliceArgs) -> Result<()> {
         .checked_mul(1 << 20)
         .with_context(|| format!("--max-memory-mib {} is too large", args.max_memory_mib))?;
     let result = compute_slice(&network, plane, &layers, args.check, memory_limit)?;
+    let mut inputs = inputs;
+    if let Some(radius) = args.disc_radius {
+        ensure!(
+            radius.is_finite() && radius > 0.0,
+            "--disc-radius must be finite and positive, got {radius}"
+        );
+        for input in &mut inputs {
+            input.disc_regions = result
+                .chosen
+                .iter()
+                .map(|partition| partition.count_in_disc(input.u, radius))
+                .collect();
+        }
+    }
     let markers: Vec<Marker> = inputs
         .iter()
         .map(|input| Marker {
@@ -362,6 +383,7 @@ fn plane_from_args(
                     index,
                     label: data.labels[index] as usize,
                     u: plane.project(point)?,
+                    disc_regions: Vec::new(),
                 })
             })
             .collect::<Result<Vec<_>>>()?;

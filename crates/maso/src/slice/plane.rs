@@ -99,6 +99,15 @@ impl SlicePlane {
     /// When the points differ in length, are not finite, or are collinear.
     pub fn through(points: [&[f64]; 3], margin: f64) -> Result<Self> {
         let dimension = points[0].len();
+        for point in &points[1..] {
+            if point.len() != dimension {
+                return Err(MasoError::shape(
+                    "slice point",
+                    format!("{dimension} values, as the first point"),
+                    point.len(),
+                ));
+            }
+        }
         let origin: Vec<f64> = (0..dimension)
             .map(|i| (points[0][i] + points[1][i] + points[2][i]) / 3.0)
             .collect();

@@ -321,14 +321,11 @@ impl<'a> Slicer<'a> {
             } else {
                 regions.to_string()
             };
-            return Err(MasoError::config(
-                "slice memory limit",
-                format!("{} MiB", self.memory_limit >> 20),
-                format!(
-                    "{regions} regions with {features} features each need more; \
-                     shrink the slice rectangle or raise the limit"
-                ),
-            ));
+            return Err(MasoError::SliceMemory {
+                regions,
+                features,
+                limit_mib: self.memory_limit >> 20,
+            });
         }
         Ok(())
     }
