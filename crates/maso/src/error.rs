@@ -79,7 +79,7 @@ pub enum MasoError {
 
     /// A slice would need more memory for its regions' maps than its limit allows.
     #[error(
-        "the slice needs {regions} regions of {features} features each, more than the memory \
+        "the slice needs {regions} regions of {features} features each, which exceeds the memory \
          limit of {limit_mib} MiB; shrink the slice rectangle or raise the limit"
     )]
     SliceMemory {
