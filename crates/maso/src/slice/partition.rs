@@ -284,6 +284,13 @@ impl Partition {
             let codes = codes_from_pieces(&pieces, chunk.len())?;
             for (offset, region) in chunk.iter().enumerate() {
                 let index = chunk_index * CHUNK + offset;
+                if region.codes.len() != self.depth {
+                    return Err(invalid(
+                        "one code per layer",
+                        index,
+                        format!("{} codes after {} layers", region.codes.len(), self.depth),
+                    ));
+                }
                 for (layer, (found, expected)) in
                     codes[offset].iter().zip(&region.codes).enumerate()
                 {
