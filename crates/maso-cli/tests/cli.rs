@@ -510,6 +510,31 @@ fn toy_partition_writes_figure() {
         layer_2 >= layer_1,
         "layer 2 refines layer 1: {layer_1} > {layer_2}"
     );
+
+    // The saved toy network slices on its input plane.
+    let slice = scratch("toy-input-plane");
+    let output = maso(&[
+        "slice",
+        "--model",
+        path_str(&out.join("checkpoint")),
+        "--input-plane",
+        "--extent=-2,2,-1.5,1.5",
+        "--layers",
+        "2,4,5",
+        "--color",
+        "class",
+        "--check",
+        "--out",
+        path_str(&slice),
+    ]);
+    assert_success(&output, "maso slice --input-plane on the toy checkpoint");
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(slice.join("regions.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["layers"][1]["regions"].as_u64().unwrap(),
+        report["layers"][2]["regions"].as_u64().unwrap(),
+        "the output layer is affine and cuts nothing"
+    );
 }
 
 #[test]

@@ -10,6 +10,8 @@ use burn::module::Module;
 use burn::tensor::{Device, FloatDType};
 use clap::{Args, ValueEnum};
 use maso::Network;
+use maso::checkpoint::{CHECKPOINT_FORMAT, CheckpointMeta, save_checkpoint};
+use maso::data::Normalization;
 use maso::layer::ActivationKind;
 use maso::slice::{LocalComplexity, SlicePlane, local_complexity};
 use maso::toy::{ToyKind, ToySet, accuracy, toy_mlp, train_full_batch};
@@ -190,6 +192,18 @@ pub fn run_toy_partition(args: &ToyPartitionArgs) -> Result<()> {
         boundary_length_trained: boundary_length(&after.boundary),
     };
     crate::output::write_json(&toy.out.join("summary.json"), &summary)?;
+    // The trained network as a checkpoint, for `maso slice --input-plane`.
+    let meta = CheckpointMeta {
+        format: CHECKPOINT_FORMAT,
+        network: trained.config(),
+        architecture: None,
+        normalization: Normalization::Unit,
+        dataset: format!("toy-{:?}", toy.data).to_lowercase(),
+        train_images: Some(set.len()),
+        train: None,
+        history: Vec::new(),
+    };
+    save_checkpoint(&toy.out.join("checkpoint"), &trained, &meta, None)?;
     println!("{}", serde_json::to_string_pretty(&summary)?);
     Ok(())
 }
@@ -227,6 +241,9 @@ struct ComplexityRecord {
 }
 
 /// `maso experiment complexity`.
+///
+/// TODO: it trains only the toy MLP on 2-D data. Networks trained on images (slices through
+/// three test images, with `maso::train::Trainer`) are not tracked yet.
 pub fn run_complexity(args: &ComplexityArgs) -> Result<()> {
     let toy = &args.toy;
     ensure!(args.every > 0, "--every must be at least 1");

@@ -14,6 +14,10 @@ use std::sync::Arc;
 ///
 /// Any affine layer maps these three rows exactly to the rows of its output, so the map of a
 /// region after a layer is the layer's piece applied to the three rows.
+///
+/// NOTE: slopes are differences of rows, so on a slice rectangle far from `u = 0` relative to
+/// its size, rounding grows with that distance. The planes built by [`SlicePlane::through`]
+/// are centred on `u = 0`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SliceMap {
     /// `[3, features]`, row-major.

@@ -194,27 +194,21 @@ impl<'a> Slicer<'a> {
             parents.push(region.codes);
         }
         let cells = self.apply(layer, cells)?;
-        let mut regions = Vec::with_capacity(cells.len());
-        let mut cells = cells.into_iter().peekable();
-        while let Some(cell) = cells.next() {
-            // Parts of one region are adjacent: the last part takes the parent's codes.
-            let shared = cells.peek().is_some_and(|next| next.parent == cell.parent);
-            let mut codes = if shared {
-                parents[cell.parent].clone()
-            } else {
-                std::mem::take(&mut parents[cell.parent])
-            };
-            codes.push(Arc::new(cell.code));
-            regions.push(Region {
-                polygon: cell.polygon,
-                codes,
-                map: SliceMap {
-                    rows: cell.rows,
-                    features: cell.features,
-                },
-            });
-        }
-        self.partition.regions = regions;
+        self.partition.regions = cells
+            .into_iter()
+            .map(|cell| {
+                let mut codes = parents[cell.parent].clone();
+                codes.push(Arc::new(cell.code));
+                Region {
+                    polygon: cell.polygon,
+                    codes,
+                    map: SliceMap {
+                        rows: cell.rows,
+                        features: cell.features,
+                    },
+                }
+            })
+            .collect();
         self.partition.depth = depth + 1;
         debug!(
             layer = depth,
@@ -588,20 +582,15 @@ fn crossing_units(cell: &Cell) -> Vec<(Line, f64)> {
 fn apply_slopes(mut cell: Cell, centroid: [f64; 2], negative_slope: f64) -> Cell {
     let f = cell.features;
     let [x, y] = centroid;
-    let mut slopes = vec![1.0; f];
-    for (unit, slope) in slopes.iter_mut().enumerate() {
+    for unit in 0..f {
         let a = cell.rows[unit];
         let value = a + x * (cell.rows[f + unit] - a) + y * (cell.rows[2 * f + unit] - a);
         let positive = value > 0.0;
         cell.code.push_sign(positive);
         if !positive {
-            *slope = negative_slope;
-        }
-    }
-    // Multiplying by 1 is exact, so one pass over all rows equals scaling the negative units.
-    for row in cell.rows.chunks_exact_mut(f) {
-        for (value, slope) in row.iter_mut().zip(&slopes) {
-            *value *= slope;
+            cell.rows[unit] *= negative_slope;
+            cell.rows[f + unit] *= negative_slope;
+            cell.rows[2 * f + unit] *= negative_slope;
         }
     }
     cell
