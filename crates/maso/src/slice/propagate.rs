@@ -26,8 +26,8 @@ pub(super) const SLIVER_FRACTION: f64 = 1e-13;
 /// Values per chunk of rows sent through a burn layer: 32 MiB of f64.
 const CHUNK_VALUES: usize = 1 << 22;
 
-/// Values per chunk of rows of a fully connected layer: 2 MiB of f64, small enough to stay in
-/// cache and to split the work between threads.
+/// Values per chunk of rows of a fully connected layer: 2 MiB of f64, so that a layer's rows
+/// form several chunks for the threads to share.
 const LINEAR_CHUNK_VALUES: usize = 1 << 18;
 
 /// Computes the exact partition of a slice, one top-level layer at a time.
@@ -559,7 +559,8 @@ fn crossing_units(cell: &Cell) -> Vec<(Line, f64)> {
         let w0 = 1.0 - x - y;
         for i in 0..f {
             let value = w0 * p0[i] + x * p1[i] + y * p2[i];
-            // Plain comparisons (not f64::min) let the loop vectorize; the values are finite.
+            // Plain comparisons let the loop vectorize, and equal f64::min and max on finite
+            // values.
             low[i] = if value < low[i] { value } else { low[i] };
             high[i] = if value > high[i] { value } else { high[i] };
         }
