@@ -19,7 +19,7 @@
 //!   and the template analysis behind the `maso` command.
 //! - [`codes`] and [`search`]: bit-packed region codes, the partition distance and exact
 //!   k-nearest-neighbour search.
-//! - [`slice`]: exact partitions of 2-D slices of input space, the decision boundary in them
+//! - [`slice`](mod@slice): exact partitions of 2-D slices of input space, the decision boundary in them
 //!   and the local complexity.
 //! - [`toy`]: 2-D toy data sets (moons, circles) and the small MLPs trained on them.
 
