@@ -7,6 +7,7 @@ mod figures;
 mod model;
 mod output;
 mod plots;
+mod slice_figure;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -42,6 +43,9 @@ enum Command {
     /// Convert a PyTorch model (ONNX file or safetensors state_dict) into a checkpoint.
     #[command(after_help = import_help())]
     Import(commands::import::ImportArgs),
+    /// Compute the exact partition of a 2-D slice of input space after chosen layers, with the
+    /// decision boundary, and draw it (PNG and SVG) with region statistics (JSON).
+    Slice(commands::slice::SliceArgs),
     /// Run experiments that test claims of the spline theory.
     Experiment {
         #[command(subcommand)]
@@ -135,6 +139,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Codes(args) => commands::codes::run_codes(&args),
         Command::Neighbors(args) => commands::codes::run_neighbors(&args),
         Command::Import(args) => commands::import::run(&args),
+        Command::Slice(args) => commands::slice::run(&args),
         Command::Experiment { command } => commands::experiment::run(&command),
         Command::Data {
             command: DataCommand::Fetch { name, cache },

@@ -518,3 +518,135 @@ fn import_non_piecewise_affine_names_op() {
         "a failed import writes no checkpoint"
     );
 }
+
+#[test]
+fn slice_through_examples_writes_outputs() {
+    let out = scratch("slice-through");
+    let output = maso(&[
+        "slice",
+        "--model",
+        path_str(trained()),
+        "--through",
+        "0,1,2",
+        "--layers",
+        "2,3",
+        "--check",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_success(&output, "maso slice --through");
+    for file in ["partition.png", "partition.svg", "regions.json"] {
+        assert!(out.join(file).is_file(), "{file} is missing");
+    }
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("regions.json")).unwrap()).unwrap();
+    let layers = report["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2);
+    for layer in layers {
+        let regions = layer["regions"].as_u64().unwrap() as usize;
+        assert!(regions >= 1);
+        assert_eq!(layer["areas"].as_array().unwrap().len(), regions);
+        let area: f64 = layer["areas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_f64().unwrap())
+            .sum();
+        let slice_area = layer["slice_area"].as_f64().unwrap();
+        assert!((area - slice_area).abs() < 1e-9 * slice_area);
+    }
+    assert_eq!(report["inputs"].as_array().unwrap().len(), 3);
+    let svg = fs::read_to_string(out.join("partition.svg")).unwrap();
+    assert!(roxmltree::Document::parse(&svg).is_ok());
+}
+
+#[test]
+fn slice_needs_a_plane() {
+    let out = scratch("slice-no-plane");
+    let output = maso(&[
+        "slice",
+        "--model",
+        path_str(trained()),
+        "--out",
+        path_str(&out),
+    ]);
+    assert_failure(&output, "maso slice without a plane");
+    assert!(stderr(&output).contains("--through"), "{}", stderr(&output));
+}
+
+#[test]
+fn toy_partition_writes_figure() {
+    let out = scratch("toy-partition");
+    let output = maso(&[
+        "experiment",
+        "toy-partition",
+        "--data",
+        "circles",
+        "--activation",
+        "abs",
+        "--epochs",
+        "50",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_success(&output, "maso experiment toy-partition");
+    for file in ["toy-partition.png", "toy-partition.svg", "summary.json"] {
+        assert!(out.join(file).is_file(), "{file} is missing");
+    }
+    let summary: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("summary.json")).unwrap()).unwrap();
+    let layer_1 = summary["regions_trained"][0].as_u64().unwrap();
+    let layer_2 = summary["regions_trained"][1].as_u64().unwrap();
+    assert!(
+        layer_2 >= layer_1,
+        "layer 2 refines layer 1: {layer_1} > {layer_2}"
+    );
+
+    // The saved toy network slices on its input plane.
+    let slice = scratch("toy-input-plane");
+    let output = maso(&[
+        "slice",
+        "--model",
+        path_str(&out.join("checkpoint")),
+        "--input-plane",
+        "--extent=-2,2,-1.5,1.5",
+        "--layers",
+        "2,4,5",
+        "--color",
+        "class",
+        "--check",
+        "--out",
+        path_str(&slice),
+    ]);
+    assert_success(&output, "maso slice --input-plane on the toy checkpoint");
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(slice.join("regions.json")).unwrap()).unwrap();
+    assert_eq!(
+        report["layers"][1]["regions"].as_u64().unwrap(),
+        report["layers"][2]["regions"].as_u64().unwrap(),
+        "the output layer is affine and cuts nothing"
+    );
+}
+
+#[test]
+fn complexity_records_every_epochs() {
+    let out = scratch("complexity");
+    let output = maso(&[
+        "experiment",
+        "complexity",
+        "--epochs",
+        "20",
+        "--every",
+        "10",
+        "--samples",
+        "8",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_success(&output, "maso experiment complexity");
+    // Initialization, epoch 10 and epoch 20.
+    assert_eq!(data_rows(&out.join("complexity.csv")), 3);
+    for file in ["complexity.json", "regions.svg", "local-complexity.svg"] {
+        assert!(out.join(file).is_file(), "{file} is missing");
+    }
+}

@@ -69,6 +69,25 @@ pub enum MasoError {
     #[error(transparent)]
     Data(#[from] maso_data::DataError),
 
+    /// A slice partition failed one of its invariants.
+    #[error("slice partition failed the check `{check}` at region {region}: {detail}")]
+    InvalidPartition {
+        check: &'static str,
+        region: usize,
+        detail: String,
+    },
+
+    /// A slice would need more memory for its regions' maps than its limit allows.
+    #[error(
+        "the slice needs {regions} regions of {features} features each, which exceeds the memory \
+         limit of {limit_mib} MiB; shrink the slice rectangle or raise the limit"
+    )]
+    SliceMemory {
+        regions: String,
+        features: usize,
+        limit_mib: usize,
+    },
+
     /// Values could not be read back from the compute device.
     #[error("reading tensor values back from the device failed: {detail}")]
     Readback { detail: String },

@@ -19,6 +19,9 @@
 //!   and the template analysis behind the `maso` command.
 //! - [`codes`] and [`search`]: bit-packed region codes, the partition distance and exact
 //!   k-nearest-neighbour search.
+//! - [`slice`](mod@slice): exact partitions of 2-D slices of input space, the decision boundary in them
+//!   and the local complexity.
+//! - [`toy`]: 2-D toy data sets (moons, circles) and the small MLPs trained on them.
 
 pub mod affine;
 pub mod arch;
@@ -44,3 +47,5 @@ pub struct ReadmeDoctests;
 pub mod codes;
 pub mod penalty;
 pub mod search;
+pub mod slice;
+pub mod toy;

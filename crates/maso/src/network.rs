@@ -2,8 +2,8 @@
 
 use crate::layer::{Layer, LayerConfig, MasoLayer, Mode, Piece};
 use crate::{FeatureShape, MasoError, Result};
-use burn::module::Module;
-use burn::tensor::{Device, Tensor};
+use burn::module::{Module, ModuleMapper, Param, RunningState};
+use burn::tensor::{Device, FloatDType, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Architecture of a [`Network`]: the shape of one input and the layers, in order.
@@ -218,6 +218,16 @@ impl Network {
             })
     }
 
+    /// Converts every float parameter and batch-norm running statistic to `dtype`.
+    ///
+    /// A checkpoint stored in f32 loads as f32 tensors even on a device configured for f64;
+    /// converting to f64 is exact, and lets f64 inputs run through the network.
+    pub fn cast_float(self, dtype: FloatDType) -> Self {
+        let mut network = self.map(&mut CastFloat(dtype));
+        cast_running_statistics(&mut network.layers, dtype);
+        network
+    }
+
     /// Returns a network with this input shape and no layers.
     pub(crate) fn without_layers(&self) -> Network {
         Network {
@@ -245,5 +255,33 @@ impl Network {
                 .unwrap_or(0)
         }
         widest(&self.layers).max(self.input.numel())
+    }
+}
+
+/// Casts float parameters to one float type.
+struct CastFloat(FloatDType);
+
+impl ModuleMapper for CastFloat {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let dtype = self.0;
+        param.map(|tensor| tensor.cast(dtype))
+    }
+}
+
+/// Casts the running statistics of batch norm, which are not parameters, inside residual
+/// blocks too.
+fn cast_running_statistics(layers: &mut [Layer], dtype: FloatDType) {
+    for layer in layers {
+        match layer {
+            Layer::BatchNorm(norm) => {
+                norm.running_mean = RunningState::new(norm.running_mean.value().cast(dtype));
+                norm.running_var = RunningState::new(norm.running_var.value().cast(dtype));
+            }
+            Layer::Residual(block) => {
+                cast_running_statistics(&mut block.body, dtype);
+                cast_running_statistics(&mut block.skip, dtype);
+            }
+            _ => {}
+        }
     }
 }

@@ -35,6 +35,13 @@ pub enum ExperimentCommand {
     /// pixel L2 and penultimate-layer features, for untrained, trained and permuted-label
     /// networks, plus the number of distinct regions per layer.
     PartitionDistance(super::partition::PartitionArgs),
+    /// Train a 2-layer MLP on 2-D toy data and draw the exact input-space partitions of both
+    /// hidden layers at initialization and after training, with the decision boundary.
+    ToyPartition(super::toy::ToyPartitionArgs),
+    /// Train a 2-layer MLP on 2-D toy data and record, over the epochs, the exact region
+    /// counts of the input plane, the regions meeting discs around training points and the
+    /// sampled local complexity.
+    Complexity(super::toy::ComplexityArgs),
 }
 
 #[derive(Args, Debug)]
@@ -393,6 +400,8 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
     let args = match command {
         ExperimentCommand::Ortho(args) => args,
         ExperimentCommand::PartitionDistance(args) => return super::partition::run(args),
+        ExperimentCommand::ToyPartition(args) => return super::toy::run_toy_partition(args),
+        ExperimentCommand::Complexity(args) => return super::toy::run_complexity(args),
     };
     if args.lambdas.is_empty() || args.seeds == 0 {
         bail!("give at least one lambda (--lambdas) and one seed (--seeds)");

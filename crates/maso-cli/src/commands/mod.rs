@@ -8,5 +8,7 @@ pub mod eval;
 pub mod experiment;
 pub mod import;
 pub mod partition;
+pub mod slice;
 pub mod templates;
+pub mod toy;
 pub mod train;
