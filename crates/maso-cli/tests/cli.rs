@@ -650,3 +650,40 @@ fn complexity_records_every_epochs() {
         assert!(out.join(file).is_file(), "{file} is missing");
     }
 }
+
+#[test]
+fn complexity_on_images_records_each_epoch() {
+    let dir = TempDir::new().unwrap();
+    let out = dir.path().join("complexity");
+    let output = maso(&[
+        "experiment",
+        "complexity",
+        "--images",
+        "mnist-embedded",
+        "--train-limit",
+        "200",
+        "--image-epochs",
+        "1",
+        "--probes",
+        "5",
+        "--samples",
+        "4",
+        "--out",
+        path_str(&out),
+    ]);
+    assert_success(&output, "maso experiment complexity --images");
+    assert_eq!(data_rows(&out.join("complexity.csv")), 2, "epochs 0 and 1");
+    let records: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(out.join("complexity.json")).unwrap()).unwrap();
+    let first = &records[0];
+    for image in 0..3 {
+        let square = first["square_regions"][image].as_u64().unwrap();
+        let disc = first["disc_regions"][image].as_u64().unwrap();
+        assert!(
+            disc >= 1 && disc <= square,
+            "image {image}: disc {disc}, square {square}"
+        );
+    }
+    assert!(out.join("regions.svg").is_file());
+    assert!(out.join("local-complexity.svg").is_file());
+}

@@ -2,6 +2,7 @@
 
 pub mod arch;
 pub mod codes;
+pub mod complexity;
 pub mod data;
 pub mod demo;
 pub mod eval;

@@ -224,6 +224,26 @@ pub struct ComplexityArgs {
     /// Random points per ball for the local complexity.
     #[arg(long, default_value_t = 64)]
     pub samples: usize,
+    /// Track a network trained on this image data set (mnist-embedded, mnist, fashion-mnist)
+    /// instead of the toy MLP: regions around three test images in the plane through them,
+    /// and local complexity around the first --probes test images.
+    #[arg(long, help_heading = "Image data")]
+    pub images: Option<String>,
+    /// Cache directory of fetched data sets [default: $MASO_CACHE, else ~/.cache/maso].
+    #[arg(long, help_heading = "Image data")]
+    pub cache: Option<PathBuf>,
+    /// Architecture trained on --images: mlp, small-cnn, large-cnn or resnet.
+    #[arg(long, default_value = "mlp", help_heading = "Image data")]
+    pub image_arch: String,
+    /// Training images used from --images.
+    #[arg(long, default_value_t = 5000, help_heading = "Image data")]
+    pub train_limit: usize,
+    /// Training epochs on --images.
+    #[arg(long, default_value_t = 5, help_heading = "Image data")]
+    pub image_epochs: usize,
+    /// Memory limit of one slice around a test image, in MiB.
+    #[arg(long, default_value_t = 4096, help_heading = "Image data")]
+    pub max_memory_mib: usize,
 }
 
 #[derive(Serialize)]
@@ -240,12 +260,27 @@ struct ComplexityRecord {
     local_complexity: LocalComplexity,
 }
 
-/// `maso experiment complexity`.
-///
-/// TODO: it trains only the toy MLP on 2-D data. Networks trained on images (slices through
-/// three test images, with `maso::train::Trainer`) are not tracked yet.
+/// `maso experiment complexity`: the toy MLP on 2-D data, or a network trained on images.
 pub fn run_complexity(args: &ComplexityArgs) -> Result<()> {
     let toy = &args.toy;
+    if let Some(images) = &args.images {
+        return super::complexity::run(&super::complexity::ImageComplexity {
+            data: super::data::DataArgs {
+                data: images.clone(),
+                cache: args.cache.clone(),
+            },
+            arch: &args.image_arch,
+            train_limit: args.train_limit,
+            epochs: args.image_epochs,
+            probes: args.probes,
+            radius: args.radius,
+            samples: args.samples,
+            seed: toy.seed,
+            memory_limit: args.max_memory_mib.saturating_mul(1 << 20),
+            out: &toy.out,
+            device: toy.device.device()?,
+        });
+    }
     ensure!(args.every > 0, "--every must be at least 1");
     let (set, plane, network, device) = toy.setup()?;
     let probes = args.probes.clamp(1, set.len());
