@@ -183,9 +183,13 @@ fn write(settings: &ImageComplexity, records: &[ImageRecord]) -> Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("failed to create {}", out.display()))?;
     crate::output::write_json(&out.join("complexity.json"), &records)?;
 
-    let layers = records[0].local_complexity.layers.len();
+    // Columns are named by 1-based top-level layer, as `maso slice --layers` counts; layers
+    // without pieces (affine, flatten) change nothing and are left out.
+    let coded: Vec<usize> = (0..records[0].local_complexity.layers.len())
+        .filter(|&layer| records[0].local_complexity.layers[layer].units > 0)
+        .collect();
     let mut csv = String::from("epoch,test_accuracy,square_regions_mean,disc_regions_mean");
-    for layer in 0..layers {
+    for layer in &coded {
         csv.push_str(&format!(
             ",layer{}_changed,layer{}_changed_se",
             layer + 1,
@@ -202,7 +206,8 @@ fn write(settings: &ImageComplexity, records: &[ImageRecord]) -> Result<()> {
             mean(&record.square_regions),
             mean(&record.disc_regions)
         ));
-        for layer in &record.local_complexity.layers {
+        for &layer in &coded {
+            let layer = &record.local_complexity.layers[layer];
             csv.push_str(&format!(",{},{}", layer.mean_changed, layer.standard_error));
         }
         csv.push('\n');
@@ -236,9 +241,9 @@ fn write(settings: &ImageComplexity, records: &[ImageRecord]) -> Result<()> {
             },
         ],
     )?;
-    let series: Vec<Series> = (0..layers)
-        .filter(|&layer| records[0].local_complexity.layers[layer].units > 0)
-        .map(|layer| Series {
+    let series: Vec<Series> = coded
+        .iter()
+        .map(|&layer| Series {
             label: format!("layer {}", layer + 1),
             x: epochs.clone(),
             y: records
@@ -255,7 +260,11 @@ fn write(settings: &ImageComplexity, records: &[ImageRecord]) -> Result<()> {
         .collect();
     line_plot_svg(
         &out.join("local-complexity.svg"),
-        "Units changing piece in a ball around test images (mean, standard error)",
+        &format!(
+            "Units changing piece in balls of radius {} around {} test images ({} samples each; \
+             mean, standard error)",
+            settings.radius, settings.probes, settings.samples
+        ),
         "epoch",
         "units",
         &series,

@@ -245,7 +245,20 @@ pub fn run(args: &SliceArgs) -> Result<()> {
         .max_memory_mib
         .checked_mul(1 << 20)
         .with_context(|| format!("--max-memory-mib {} is too large", args.max_memory_mib))?;
-    let result = compute_slice(&network, plane, &layers, args.check, memory_limit)?;
+    let result =
+        compute_slice(&network, plane, &layers, args.check, memory_limit).map_err(|error| {
+            let memory = matches!(
+                error.downcast_ref::<maso::MasoError>(),
+                Some(maso::MasoError::SliceMemory { .. })
+            );
+            if memory {
+                error.context(
+                    "the slice is too large: pass a smaller --extent or a larger --max-memory-mib",
+                )
+            } else {
+                error
+            }
+        })?;
     let mut inputs = inputs;
     if let Some(radius) = args.disc_radius {
         ensure!(
@@ -369,7 +382,14 @@ fn plane_from_args(
             normalization.apply(data.image(index), &mut values);
             points.push(values.into_iter().map(f64::from).collect::<Vec<f64>>());
         }
-        let mut plane = SlicePlane::through([&points[0], &points[1], &points[2]], args.margin)?;
+        let mut plane = SlicePlane::through([&points[0], &points[1], &points[2]], args.margin)
+            .with_context(|| {
+                format!(
+                    "examples {:?} of the {} split do not span a plane; choose three different, \
+                     non-collinear examples",
+                    args.through, data.name
+                )
+            })?;
         if let Some((min, max)) = extent {
             plane = SlicePlane::new(plane.origin, plane.directions, min, max)?;
         }
@@ -386,6 +406,25 @@ fn plane_from_args(
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        for input in &inputs {
+            let inside = (0..2).all(|axis| {
+                (plane.extent_min[axis]..=plane.extent_max[axis]).contains(&input.u[axis])
+            });
+            if !inside {
+                tracing::warn!(
+                    "example {} lies outside the slice rectangle, at u = ({:.3}, {:.3}); the \
+                     rectangle is [{:.3}, {:.3}] x [{:.3}, {:.3}] around the mean of the three \
+                     examples, so it is not drawn and its disc counts are 0",
+                    input.index,
+                    input.u[0],
+                    input.u[1],
+                    plane.extent_min[0],
+                    plane.extent_max[0],
+                    plane.extent_min[1],
+                    plane.extent_max[1]
+                );
+            }
+        }
         return Ok((plane, inputs));
     }
     let (min, max) = extent.unwrap_or(([-1.0, -1.0], [1.0, 1.0]));
@@ -407,6 +446,12 @@ fn plane_from_args(
         return Ok((plane, Vec::new()));
     }
     if args.input_plane {
+        let inputs = network.input_shape().numel();
+        ensure!(
+            inputs == 2,
+            "--input-plane needs a network with 2 inputs, and this one has {inputs}; slice it \
+             with --through I,J,K or --plane FILE.npy"
+        );
         return Ok((SlicePlane::input_plane(min, max)?, Vec::new()));
     }
     bail!("choose a slice with --through I,J,K, --input-plane or --plane FILE.npy")
