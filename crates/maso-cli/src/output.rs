@@ -147,6 +147,24 @@ fn element_count(shape: &[usize]) -> Option<usize> {
         .try_fold(1usize, |count, &size| count.checked_mul(size))
 }
 
+/// Prints `value` as JSON on standard output, pretty-printed or on one line.
+///
+/// A closed pipe (`maso ... | head`) ends the output quietly instead of failing the command.
+pub fn print_json<T: serde::Serialize>(value: &T, pretty: bool) -> anyhow::Result<()> {
+    use std::io::Write;
+
+    let text = if pretty {
+        serde_json::to_string_pretty(value)?
+    } else {
+        serde_json::to_string(value)?
+    };
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        result => Ok(result?),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,23 +334,5 @@ mod tests {
         assert!(text.contains("\n  \"accuracy\": 0.5"), "{text}");
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         assert_eq!(parsed, value);
-    }
-}
-
-/// Prints `value` as JSON on standard output, pretty-printed or on one line.
-///
-/// A closed pipe (`maso ... | head`) ends the output quietly instead of failing the command.
-pub fn print_json<T: serde::Serialize>(value: &T, pretty: bool) -> anyhow::Result<()> {
-    use std::io::Write;
-
-    let text = if pretty {
-        serde_json::to_string_pretty(value)?
-    } else {
-        serde_json::to_string(value)?
-    };
-    let mut stdout = std::io::stdout().lock();
-    match writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
-        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        result => Ok(result?),
     }
 }

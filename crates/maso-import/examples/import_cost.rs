@@ -12,6 +12,9 @@ use maso_import::state_dict::load_state_dict;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+/// Imports one fixture into a network.
+type Importer<'a> = Box<dyn Fn() -> Network + 'a>;
+
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
     samples[samples.len() / 2]
@@ -57,7 +60,7 @@ fn main() {
     let repeats: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5);
     let device = Device::flex();
 
-    let fixtures: [(&str, Box<dyn Fn() -> Network>); 3] = [
+    let fixtures: [(&str, Importer); 3] = [
         (
             "resnet_bn.torchscript.onnx",
             Box::new(|| {
