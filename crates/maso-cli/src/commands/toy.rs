@@ -125,6 +125,9 @@ struct ToySummary {
     regions_trained: [usize; 2],
     boundary_length_init: f64,
     boundary_length_trained: f64,
+    /// The plotted rectangle `u1_min, u1_max, u2_min, u2_max`, to pass to
+    /// `maso slice --input-plane --extent=...` for the same view.
+    extent: [f64; 4],
 }
 
 /// Depths of the partitions after hidden layer 1 and hidden layer 2 of the toy MLP.
@@ -154,6 +157,12 @@ pub fn run_toy_partition(args: &ToyPartitionArgs) -> Result<()> {
     })?
     .valid();
     let accuracy_trained = accuracy(&trained, &set);
+    let extent = [
+        plane.extent_min[0],
+        plane.extent_max[0],
+        plane.extent_min[1],
+        plane.extent_max[1],
+    ];
     let after = compute_slice(&trained, plane, &HIDDEN_DEPTHS, true, usize::MAX)?;
 
     let mut panels = Vec::new();
@@ -190,6 +199,7 @@ pub fn run_toy_partition(args: &ToyPartitionArgs) -> Result<()> {
         regions_trained: [after.chosen[0].len(), after.chosen[1].len()],
         boundary_length_init: boundary_length(&before.boundary),
         boundary_length_trained: boundary_length(&after.boundary),
+        extent,
     };
     crate::output::write_json(&toy.out.join("summary.json"), &summary)?;
     // The trained network as a checkpoint, for `maso slice --input-plane`.
