@@ -314,6 +314,11 @@ def main() -> None:
     (args.out / "state_dict_names.json").write_text(json.dumps(names, indent=1) + "\n")
     print("exported state_dict fixtures")
 
+    # Forgetting model.eval(): the dynamo exporter still writes an inference batch norm, whose
+    # name is the only sign of training mode, so import warns about it.
+    train_mode = nn.Sequential(nn.Conv2d(1, 2, 3), nn.ReLU(), nn.BatchNorm2d(2), nn.Flatten(), nn.Linear(8, 2)).train()
+    export(train_mode, torch.randn(2, 1, 4, 4, generator=generator), args.out / "train_mode.dynamo.onnx", dynamo=True)
+
 
 if __name__ == "__main__":
     main()

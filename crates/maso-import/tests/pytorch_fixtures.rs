@@ -225,6 +225,29 @@ fn trailing_softmax_is_dropped_with_notice() {
 }
 
 #[test]
+fn training_mode_batch_norm_is_flagged() {
+    let imported = import_onnx(&fixture("train_mode.dynamo.onnx"), None).unwrap();
+    assert_eq!(imported.notices.len(), 1, "notices: {:?}", imported.notices);
+    assert!(
+        imported.notices[0].contains("training mode"),
+        "{}",
+        imported.notices[0]
+    );
+    assert!(
+        imported.notices[0].contains("model.eval()"),
+        "{}",
+        imported.notices[0]
+    );
+
+    let eval_mode = import_onnx(&fixture("cnn_pool.dynamo.onnx"), None).unwrap();
+    assert!(
+        eval_mode.notices.is_empty(),
+        "notices: {:?}",
+        eval_mode.notices
+    );
+}
+
+#[test]
 fn symbolic_input_needs_input_shape() {
     let error = import_onnx(&fixture("matmul_add.onnx"), None).unwrap_err();
     assert!(matches!(error, ImportError::InputShape { .. }), "{error}");

@@ -778,6 +778,18 @@ impl<'g, 'a> Converter<'g, 'a> {
             ));
         }
         self.check_unused_outputs(index, 1)?;
+        // The dynamo exporter writes a training-mode batch norm as an inference node whose
+        // name keeps PyTorch's `_native_batch_norm_legit_functional`; eval mode gives
+        // `..._no_training`. The name is the only trace, so this is a heuristic warning.
+        let name = &self.graph.nodes[index].name;
+        if name.contains("legit_functional") {
+            let notice = format!(
+                "BatchNormalization node `{name}` looks exported in training mode; import uses \
+                 its running statistics, as eval mode does. Export after `model.eval()` to be sure"
+            );
+            tracing::warn!("{notice}");
+            self.notices.push(notice);
+        }
 
         let channels = shape.features.channels;
         let mut tensors = Vec::with_capacity(4);
