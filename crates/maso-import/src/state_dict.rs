@@ -20,7 +20,7 @@ use crate::weights::{HostTensor, LayerWeights, assign_weights};
 use crate::{ImportError, Result};
 use maso::{Layer, Network};
 use safetensors::{Dtype, SafeTensors};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::Path;
 
 /// The name and shape of one tensor that a network's state_dict must contain.
@@ -109,7 +109,7 @@ pub fn load_state_dict(path: &Path, network: &mut Network, prefix: &str) -> Resu
     })?;
 
     let expected = torch_names(network, prefix);
-    let mut found: HashMap<String, HostTensor> = HashMap::new();
+    let mut found: Vec<HostTensor> = Vec::with_capacity(expected.len());
     let mut missing = Vec::new();
     let mut misshaped = Vec::new();
     for TorchName { name, shape } in &expected {
@@ -138,14 +138,11 @@ pub fn load_state_dict(path: &Path, network: &mut Network, prefix: &str) -> Resu
                         continue;
                     }
                 };
-                found.insert(
-                    name.clone(),
-                    HostTensor {
-                        name: name.clone(),
-                        shape: shape.clone(),
-                        values,
-                    },
-                );
+                found.push(HostTensor {
+                    name: name.clone(),
+                    shape: shape.clone(),
+                    values,
+                });
             }
         }
     }
@@ -180,7 +177,7 @@ pub fn load_state_dict(path: &Path, network: &mut Network, prefix: &str) -> Resu
             hint,
         });
     }
-    let weights = chain_weights(&network.layers, prefix, &mut found);
+    let weights = chain_weights(&network.layers, &mut found.into_iter());
     assign_weights(network, &weights)
 }
 
@@ -200,46 +197,38 @@ fn prefix_hint(expected: &[TorchName], names: &[&str], prefix: &str) -> Option<S
         .then(|| format!("the file's names start with `{candidate}`: pass --prefix {candidate:?}"))
 }
 
+/// Groups `tensors`, which come in the order of [`torch_names`], into the layers' weights.
 fn chain_weights(
     layers: &[Layer],
-    prefix: &str,
-    found: &mut HashMap<String, HostTensor>,
+    tensors: &mut impl Iterator<Item = HostTensor>,
 ) -> Vec<LayerWeights> {
-    let mut child = 0;
+    fn take(tensors: &mut impl Iterator<Item = HostTensor>) -> HostTensor {
+        tensors.next().expect("one tensor per expected name")
+    }
+
     let mut weights = Vec::with_capacity(layers.len());
     for layer in layers {
-        let module = format!("{prefix}{child}.");
-        let mut take = |suffix: &str| {
-            found
-                .remove(&format!("{module}{suffix}"))
-                .expect("every expected tensor was found")
-        };
         weights.push(match layer {
             Layer::Linear(linear) => LayerWeights::Linear {
-                weight: take("weight"),
-                bias: linear.bias.as_ref().map(|_| take("bias")),
+                weight: take(tensors),
+                bias: linear.bias.as_ref().map(|_| take(tensors)),
             },
             Layer::Conv2d(conv) => LayerWeights::Conv2d {
-                weight: take("weight"),
-                bias: conv.bias.as_ref().map(|_| take("bias")),
+                weight: take(tensors),
+                bias: conv.bias.as_ref().map(|_| take(tensors)),
             },
             Layer::BatchNorm(_) => LayerWeights::BatchNorm {
-                gamma: take("weight"),
-                beta: take("bias"),
-                mean: take("running_mean"),
-                var: take("running_var"),
+                gamma: take(tensors),
+                beta: take(tensors),
+                mean: take(tensors),
+                var: take(tensors),
             },
             Layer::Residual(block) => LayerWeights::Residual {
-                body: chain_weights(&block.body, &format!("{module}residual."), found),
-                skip: chain_weights(&block.skip, &format!("{module}skip."), found),
+                body: chain_weights(&block.body, tensors),
+                skip: chain_weights(&block.skip, tensors),
             },
             _ => LayerWeights::None,
         });
-        child += if matches!(layer, Layer::GlobalAvgPool(_)) {
-            2
-        } else {
-            1
-        };
     }
     weights
 }

@@ -4,7 +4,7 @@
 
 use burn::tensor::{Device, Tensor, TensorData};
 use maso::arch::Architecture;
-use maso::{AffineOptions, FeatureShape, affine_map};
+use maso::{AffineOptions, FeatureShape, Network, affine_map};
 use maso_import::state_dict::{load_state_dict, torch_names};
 use maso_import::{ImportError, import_onnx};
 use safetensors::SafeTensors;
@@ -320,6 +320,15 @@ fn garbage_file_is_a_parse_error() {
     assert!(matches!(error, ImportError::Parse { .. }), "{error}");
 }
 
+/// A randomly initialized SmallCNN for 1x28x28 inputs.
+fn small_cnn(classes: usize, device: &Device) -> Network {
+    Architecture::SmallCnn
+        .config(FeatureShape::new(1, 28, 28), classes)
+        .unwrap()
+        .init(device)
+        .unwrap()
+}
+
 fn builtin(name: &str) -> Architecture {
     match name {
         "mlp" => Architecture::mlp(vec![256, 256]),
@@ -361,11 +370,7 @@ fn state_dict_names_match_pytorch_modules() {
 #[test]
 fn small_cnn_state_dict_matches_pytorch() {
     let device = Device::flex();
-    let mut network = Architecture::SmallCnn
-        .config(FeatureShape::new(1, 28, 28), 10)
-        .unwrap()
-        .init(&device)
-        .unwrap();
+    let mut network = small_cnn(10, &device);
     load_state_dict(
         &fixture("small_cnn.state_dict.safetensors"),
         &mut network,
@@ -408,13 +413,9 @@ fn state_dict_errors_list_each_tensor() {
     let path = std::env::temp_dir().join(format!("maso-import-{}.safetensors", std::process::id()));
     std::fs::write(&path, edited).unwrap();
 
-    // A MLP is the wrong network for a SmallCNN state_dict: every name is off.
-    let mut small_cnn = Architecture::SmallCnn
-        .config(FeatureShape::new(1, 28, 28), 10)
-        .unwrap()
-        .init(&device)
-        .unwrap();
-    let error = load_state_dict(&path, &mut small_cnn, "").unwrap_err();
+    // The edited state_dict lacks `0.bias` and has an extra `99.weight`.
+    let mut network = small_cnn(10, &device);
+    let error = load_state_dict(&path, &mut network, "").unwrap_err();
     let _ = std::fs::remove_file(&path);
     let ImportError::StateDict {
         missing,
@@ -433,11 +434,7 @@ fn state_dict_errors_list_each_tensor() {
         "{error}"
     );
 
-    let mut wider = Architecture::SmallCnn
-        .config(FeatureShape::new(1, 28, 28), 5)
-        .unwrap()
-        .init(&device)
-        .unwrap();
+    let mut wider = small_cnn(5, &device);
     let error =
         load_state_dict(&fixture("small_cnn.state_dict.safetensors"), &mut wider, "").unwrap_err();
     let ImportError::StateDict { misshaped, .. } = &error else {
@@ -466,11 +463,7 @@ fn state_dict_error_suggests_prefix() {
     ));
     std::fs::write(&path, safetensors::serialize(renamed, None).unwrap()).unwrap();
 
-    let mut network = Architecture::SmallCnn
-        .config(FeatureShape::new(1, 28, 28), 10)
-        .unwrap()
-        .init(&device)
-        .unwrap();
+    let mut network = small_cnn(10, &device);
     let error = load_state_dict(&path, &mut network, "").unwrap_err();
     assert!(
         error.to_string().contains("--prefix \"module.\""),
@@ -485,11 +478,7 @@ fn torch_save_file_is_recognized() {
     let path = std::env::temp_dir().join(format!("maso-import-pth-{}.pth", std::process::id()));
     std::fs::write(&path, b"PK\x03\x04archive/data.pkl").unwrap();
     let device = Device::flex();
-    let mut network = Architecture::SmallCnn
-        .config(FeatureShape::new(1, 28, 28), 10)
-        .unwrap()
-        .init(&device)
-        .unwrap();
+    let mut network = small_cnn(10, &device);
     let error = load_state_dict(&path, &mut network, "").unwrap_err();
     let _ = std::fs::remove_file(&path);
     assert!(matches!(error, ImportError::Parse { .. }), "{error}");
@@ -502,11 +491,7 @@ fn torch_save_file_is_recognized() {
 #[test]
 fn state_dict_prefix_is_prepended() {
     let device = Device::flex();
-    let network = Architecture::SmallCnn
-        .config(FeatureShape::new(1, 28, 28), 10)
-        .unwrap()
-        .init(&device)
-        .unwrap();
+    let network = small_cnn(10, &device);
     let names = torch_names(&network, "module.");
     assert_eq!(names[0].name, "module.0.weight");
     assert_eq!(names.last().unwrap().name, "module.14.weight");

@@ -43,15 +43,13 @@ struct ImageRecord {
     local_complexity: LocalComplexity,
 }
 
-fn input_vector(data: &Dataset, index: usize, normalization: Normalization) -> Result<Vec<f64>> {
-    let device = Device::flex();
-    let tensor = images_tensor(data, &[index], normalization, &device);
-    let values = tensor
+/// Returns the normalized images `indices` of `data` as f64 values, one image after the other.
+fn images_f64(data: &Dataset, indices: &[usize], normalization: Normalization) -> Result<Vec<f64>> {
+    images_tensor(data, indices, normalization, &Device::flex())
         .into_data()
         .convert::<f64>()
         .try_to_vec::<f64>()
-        .map_err(|error| anyhow::anyhow!("reading image {index} failed: {error:?}"))?;
-    Ok(values)
+        .map_err(|error| anyhow::anyhow!("reading test images {indices:?} failed: {error:?}"))
 }
 
 /// Counts the regions around each of the three images of `plane` (at slice coordinates
@@ -118,17 +116,23 @@ pub fn run(settings: &ImageComplexity) -> Result<()> {
     };
     let mut trainer = Trainer::new(network, train_config, normalization)?;
 
-    let points: Vec<Vec<f64>> = (0..3)
-        .map(|index| input_vector(&test, index, normalization))
-        .collect::<Result<_>>()?;
-    let plane = SlicePlane::through([&points[0], &points[1], &points[2]], 0.0)?;
+    let features = c * h * w;
+    let spanning = images_f64(&test, &[0, 1, 2], normalization)?;
+    let points: Vec<&[f64]> = spanning.chunks(features).collect();
+    let plane = SlicePlane::through([points[0], points[1], points[2]], 0.0)?;
     let centers = [
-        plane.project(&points[0])?,
-        plane.project(&points[1])?,
-        plane.project(&points[2])?,
+        plane.project(points[0])?,
+        plane.project(points[1])?,
+        plane.project(points[2])?,
     ];
     let probe_indices: Vec<usize> = (0..settings.probes).collect();
-    let features = c * h * w;
+    let probes = Tensor::<2>::from_data(
+        TensorData::new(
+            images_f64(&test, &probe_indices, normalization)?,
+            [probe_indices.len(), features],
+        ),
+        &device,
+    );
 
     let mut records = Vec::new();
     for epoch in 0..=settings.epochs {
@@ -143,18 +147,9 @@ pub fn run(settings: &ImageComplexity) -> Result<()> {
             settings.radius,
             settings.memory_limit,
         )?;
-        let probe_values = images_tensor(&test, &probe_indices, normalization, &Device::flex())
-            .into_data()
-            .convert::<f64>()
-            .try_to_vec::<f64>()
-            .map_err(|error| anyhow::anyhow!("reading the probe images failed: {error:?}"))?;
-        let probes = Tensor::<2>::from_data(
-            TensorData::new(probe_values, [probe_indices.len(), features]),
-            &device,
-        );
         let complexity = local_complexity(
             &network,
-            probes,
+            probes.clone(),
             settings.radius,
             settings.samples,
             settings.seed + epoch as u64,

@@ -327,26 +327,19 @@ fn decode(tensor: &TensorProto, name: &str, external: &mut ExternalFiles) -> Res
                 values,
             }))
         }
-        BOOL => {
-            let values: Vec<i64> = if !raw.is_empty() {
-                raw.iter().map(|&byte| i64::from(byte)).collect()
-            } else {
-                tensor
-                    .int32_data
-                    .iter()
-                    .map(|&value| i64::from(value))
-                    .collect()
+        INT64 | INT32 | BOOL => {
+            // Booleans are one byte each in raw data and int32 values in `int32_data`.
+            let width = match tensor.data_type {
+                INT64 => 8,
+                INT32 => 4,
+                _ => 1,
             };
-            check(values.len())?;
-            Ok(Constant::Int { values })
-        }
-        INT64 | INT32 => {
-            let width = if tensor.data_type == INT64 { 8 } else { 4 };
             let values: Vec<i64> = if !raw.is_empty() {
                 raw.chunks_exact(width)
                     .map(|bytes| match bytes.len() {
                         8 => i64::from_le_bytes(bytes.try_into().expect("8 bytes")),
-                        _ => i64::from(i32::from_le_bytes(bytes.try_into().expect("4 bytes"))),
+                        4 => i64::from(i32::from_le_bytes(bytes.try_into().expect("4 bytes"))),
+                        _ => i64::from(bytes[0]),
                     })
                     .collect()
             } else if tensor.data_type == INT64 {
