@@ -67,7 +67,7 @@ struct Row {
     accuracy_k10: f64,
 }
 
-/// How well one network fits the labels it was trained on, in eval mode.
+/// Accuracy of one network, in eval mode, on the labels it was trained on and on the test set.
 #[derive(Debug, Clone, Serialize)]
 struct Fit {
     network: String,

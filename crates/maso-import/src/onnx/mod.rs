@@ -176,7 +176,7 @@ fn resolve_input_shape(
                 )));
             }
             // A model that takes flattened inputs keeps the requested image shape, so that it
-            // runs on image data sets; its first layer receives the same flat features.
+            // runs on image data sets. Its first layer receives the same flat features.
             Ok(value_shape(requested, flat))
         }
         (None, Some(requested)) => Ok(value_shape(requested, requested.plane() == 1)),

@@ -165,7 +165,7 @@ pub fn not_piecewise_affine(op_type: &str) -> Option<&'static str> {
         .map(|(_, reason)| *reason)
 }
 
-/// The supported op types, comma separated.
+/// Lists the supported op types, comma separated.
 pub fn supported_list() -> String {
     SUPPORTED_OPS
         .iter()
@@ -174,7 +174,7 @@ pub fn supported_list() -> String {
         .join(", ")
 }
 
-/// The supported-op table as aligned text, for `maso import --help`.
+/// Formats the supported-op table as aligned text, for `maso import --help`.
 pub fn supported_table() -> String {
     let width = SUPPORTED_OPS
         .iter()

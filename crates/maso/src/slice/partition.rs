@@ -100,7 +100,7 @@ impl Partition {
         self.regions.len()
     }
 
-    /// Whether the partition has no regions; never true for a partition of a slicer.
+    /// Checks whether the partition has no regions, which a slicer never produces.
     pub fn is_empty(&self) -> bool {
         self.regions.is_empty()
     }

@@ -203,7 +203,7 @@ impl Polygon {
         }
     }
 
-    /// Whether every turn is counter-clockwise or straight, within `tolerance` of the cross
+    /// Checks whether every turn is counter-clockwise or straight, within `tolerance` of the cross
     /// product, and the polygon has at least three vertices.
     pub fn is_convex(&self, tolerance: f64) -> bool {
         let count = self.vertices.len();
@@ -219,13 +219,13 @@ impl Polygon {
         })
     }
 
-    /// Whether `point` lies inside the polygon or within `tolerance` (a distance) of it.
+    /// Checks whether `point` lies inside the polygon or within `tolerance` (a distance) of it.
     pub fn contains(&self, point: [f64; 2], tolerance: f64) -> bool {
         self.edge_distances(point)
             .all(|signed_distance| signed_distance >= -tolerance)
     }
 
-    /// Whether `point` lies inside the polygon at a distance above `margin` from every edge.
+    /// Checks whether `point` lies inside the polygon at a distance above `margin` from every edge.
     pub fn contains_strictly(&self, point: [f64; 2], margin: f64) -> bool {
         self.edge_distances(point)
             .all(|signed_distance| signed_distance > margin)
@@ -246,7 +246,7 @@ impl Polygon {
         })
     }
 
-    /// Whether the polygon meets the closed disc of `radius` around `center`.
+    /// Checks whether the polygon meets the closed disc of `radius` around `center`.
     ///
     /// The test is exact up to rounding: the center lies inside, or some edge passes within
     /// `radius` of it.
@@ -363,7 +363,8 @@ mod tests {
     fn centroid_of_triangle() {
         let triangle = Polygon::from_vertices(vec![[0.0, 0.0], [3.0, 0.0], [0.0, 3.0]]);
         let [x, y] = triangle.centroid();
-        assert!((x - 1.0).abs() < 1e-15 && (y - 1.0).abs() < 1e-15);
+        assert!((x - 1.0).abs() < 1e-15, "x = {x}");
+        assert!((y - 1.0).abs() < 1e-15, "y = {y}");
     }
 
     #[test]
