@@ -238,15 +238,16 @@ fn run_one(
     Ok(result)
 }
 
-fn mean_std(values: &[f64]) -> (f64, f64) {
+/// Mean and sample standard deviation; the deviation is `None` below two values, where it is
+/// undefined (a single seed must not read as a spread of zero).
+fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
     let n = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / n;
-    let var = if values.len() > 1 {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    } else {
-        0.0
-    };
-    (mean, var.sqrt())
+    let std = (values.len() > 1).then(|| {
+        let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+        var.sqrt()
+    });
+    (mean, std)
 }
 
 /// Column name and accessor of each tabulated metric.
@@ -289,7 +290,7 @@ fn write_tables(
     let mut markdown = format!(
         "# Orthogonal-template penalty sweep\n\n{} on {data_name} ({train_images} training images), \
          {} epoch(s), batch {}, Adam {}; penalty `--ortho-kind {}`, `--ortho-estimator {}` with {} sample(s). \
-         Mean ± standard deviation over seeds; test accuracy is the mean of the last (up to) 3 epochs; \
+         Mean ± sample standard deviation over seeds (no deviation for a single seed); test accuracy is the mean of the last (up to) 3 epochs; \
          gaps are train minus test accuracy and test minus train loss; template cosine is the \
          mean |cos| between different classes' templates on {} test images.\n\n\
          | lambda | seeds | test acc (%) | train acc (%) | acc gap (%) | test loss | train loss | loss gap | template cosine |\n\
@@ -312,13 +313,16 @@ fn write_tables(
         for (index, (_, get)) in METRICS.iter().enumerate() {
             let values: Vec<f64> = group.iter().map(|r| get(r)).collect();
             let (mean, std) = mean_std(&values);
-            csv.push_str(&format!(",{mean},{std}"));
+            let std_field = std.map_or_else(String::new, |std| std.to_string());
+            csv.push_str(&format!(",{mean},{std_field}"));
             let percent = index < 3;
-            if percent {
-                markdown.push_str(&format!("| {:.2} ± {:.2} ", 100.0 * mean, 100.0 * std));
-            } else {
-                markdown.push_str(&format!("| {mean:.4} ± {std:.4} "));
-            }
+            let cell = match (percent, std) {
+                (true, Some(std)) => format!("{:.2} ± {:.2}", 100.0 * mean, 100.0 * std),
+                (true, None) => format!("{:.2}", 100.0 * mean),
+                (false, Some(std)) => format!("{mean:.4} ± {std:.4}"),
+                (false, None) => format!("{mean:.4}"),
+            };
+            markdown.push_str(&format!("| {cell} "));
         }
         csv.push('\n');
         markdown.push_str("|\n");
@@ -339,7 +343,7 @@ fn write_plots(out: &Path, args: &OrthoArgs, results: &[RunResult]) -> Result<()
                 .collect();
             let (mean, std) = mean_std(&values);
             y.push(100.0 * mean);
-            err.push(100.0 * std);
+            err.push(100.0 * std.unwrap_or(0.0));
         }
         (y, err)
     };
@@ -376,7 +380,7 @@ fn write_plots(out: &Path, args: &OrthoArgs, results: &[RunResult]) -> Result<()
             let values: Vec<f64> = group.iter().map(|r| r.test_curve[epoch]).collect();
             let (mean, std) = mean_std(&values);
             y.push(100.0 * mean);
-            err.push(100.0 * std);
+            err.push(100.0 * std.unwrap_or(0.0));
         }
         if epochs > 0 {
             curves.push(Series {
@@ -438,4 +442,22 @@ pub fn run(command: &ExperimentCommand) -> Result<()> {
     write_plots(&args.out, args, &results)?;
     tracing::info!("wrote {}", args.out.join("summary.md").display());
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mean_std;
+
+    #[test]
+    fn mean_std_is_the_sample_deviation() {
+        let (mean, std) = mean_std(&[1.0, 2.0, 6.0]);
+        assert_eq!(mean, 3.0);
+        // Squared deviations 4 + 1 + 9 = 14 over n - 1 = 2.
+        assert!((std.unwrap() - 7f64.sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn single_seed_has_no_standard_deviation() {
+        assert_eq!(mean_std(&[0.97]), (0.97, None));
+    }
 }
