@@ -238,8 +238,9 @@ fn run_one(
     Ok(result)
 }
 
-/// Mean and sample standard deviation; the deviation is `None` below two values, where it is
-/// undefined (a single seed must not read as a spread of zero).
+/// Computes the mean and sample standard deviation of `values`. The deviation is `None` for
+/// fewer than two values, because it is undefined there and a single seed must not read as a
+/// spread of zero.
 fn mean_std(values: &[f64]) -> (f64, Option<f64>) {
     let n = values.len().max(1) as f64;
     let mean = values.iter().sum::<f64>() / n;
