@@ -291,7 +291,8 @@ fn write_tables(
     let mut markdown = format!(
         "# Orthogonal-template penalty sweep\n\n{} on {data_name} ({train_images} training images), \
          {} epoch(s), batch {}, Adam {}; penalty `--ortho-kind {}`, `--ortho-estimator {}` with {} sample(s). \
-         Mean ± sample standard deviation over seeds (no deviation for a single seed); test accuracy is the mean of the last (up to) 3 epochs; \
+         Mean ± sample standard deviation over seeds (no deviation for a single seed); \
+         test accuracy is the mean of the last (up to) 3 epochs; \
          gaps are train minus test accuracy and test minus train loss; template cosine is the \
          mean |cos| between different classes' templates on {} test images.\n\n\
          | lambda | seeds | test acc (%) | train acc (%) | acc gap (%) | test loss | train loss | loss gap | template cosine |\n\
